@@ -1,0 +1,70 @@
+"""Command line: ``python -m core report [options] --json OUT.json`` (see SPEC.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .cache import TextError
+from .models import DEFAULT_MODEL, HOOK_POINTS, ModelError
+from .report import ReportRequest, build_report
+from .texts import DEFAULT_TEXTS
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage block
+        raise SystemExit(_fail(message))
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def parser() -> argparse.ArgumentParser:
+    top = _Parser(prog="python -m core", description="MLP-projection recommender, headless.")
+    commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    report = commands.add_parser("report", help="compute every part and write the report JSON")
+    report.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local model folder (default gpt2)")
+    report.add_argument("--text-a", default=DEFAULT_TEXTS["A"])
+    report.add_argument("--text-b", default=DEFAULT_TEXTS["B"])
+    report.add_argument("--text-c", default=DEFAULT_TEXTS["C"])
+    report.add_argument("--layer", type=int, default=6)
+    report.add_argument("--alpha", type=float, default=1.0, help="target = B + alpha (B - A)")
+    report.add_argument("--hook", default="mlp_out", help=f"one of {', '.join(HOOK_POINTS)}")
+    report.add_argument("--keep-first", action="store_true", help="analyse position 0 too")
+    report.add_argument("--json", required=True, metavar="OUT.json", help="where to write the report")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    request = ReportRequest(
+        model=args.model,
+        texts={"A": args.text_a, "B": args.text_b, "C": args.text_c},
+        layer=args.layer,
+        alpha=args.alpha,
+        hook=args.hook,
+        skip_first=not args.keep_first,
+    )
+    out_dir = os.path.dirname(os.path.abspath(args.json))
+    if not os.path.isdir(out_dir):
+        return _fail(f"cannot write {args.json}: folder {out_dir} does not exist")
+    try:
+        report = build_report(request)
+    except (ModelError, TextError, ValueError, IndexError) as err:
+        return _fail(str(err))
+    except MemoryError:
+        return _fail("out of memory: use shorter texts or a smaller model")
+    try:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump(report, out, ensure_ascii=False)
+    except OSError as err:
+        return _fail(f"cannot write {args.json}: {err.strerror}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

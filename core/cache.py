@@ -1,0 +1,160 @@
+"""Activation capture: one forward pass per (model, hook point, text), kept in a bounded LRU cache."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .models import LoadedModel, check_hook
+
+DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB of cached vectors
+
+
+class TextError(ValueError):
+    """A text cannot be analysed; the message says which text and what to do."""
+
+
+@dataclass(frozen=True)
+class TextActivations:
+    """One text's hooked vectors at every layer.
+
+    ``token_ids`` [n_tokens] and ``labels`` (the decoding of each single token) cover every input
+    position fed to the model; ``special`` [n_tokens] marks tokens the tokenizer added;
+    ``vectors`` is float32 [n_layers, n_tokens, d]. ``n_tokens_full`` counts the tokens before
+    truncation to the model's context.
+    """
+
+    text: str
+    hook: str
+    token_ids: np.ndarray
+    labels: tuple[str, ...]
+    special: np.ndarray
+    vectors: np.ndarray
+    n_tokens_full: int
+
+    @property
+    def truncated(self) -> bool:
+        return self.n_tokens_full > len(self.token_ids)
+
+    @property
+    def nbytes(self) -> int:
+        return self.vectors.nbytes + self.token_ids.nbytes + self.special.nbytes
+
+    def positions(self, skip_first: bool = True) -> np.ndarray:
+        """Indices of the analysed positions: not special, and not position 0 if ``skip_first``."""
+        keep = ~self.special
+        if skip_first and len(keep):
+            keep = keep.copy()
+            keep[0] = False
+        return np.flatnonzero(keep)
+
+    def analysed(self, skip_first: bool = True) -> tuple[list[str], np.ndarray]:
+        """Labels of the analysed tokens and their vectors [n_layers, n_analysed, d]."""
+        pos = self.positions(skip_first)
+        return [self.labels[p] for p in pos], self.vectors[:, pos, :]
+
+
+@contextmanager
+def hooked(model: LoadedModel, hook: str) -> Iterator[list]:
+    """Attach a forward hook at ``hook`` in every block; yield the per-layer list it fills.
+
+    Each entry becomes the batch-0 tensor [n_tokens, d] seen at that layer. Every handle is
+    removed on exit, also when the forward pass raises.
+    """
+    check_hook(hook)
+    store: list = [None] * model.n_layers
+    handles = []
+
+    def grabber(layer: int, side: str):
+        def grab(module, args, output):
+            value = args[0] if side == "input" else (output[0] if isinstance(output, tuple) else output)
+            store[layer] = value.detach()[0]
+
+        return grab
+
+    try:
+        for layer in range(model.n_layers):
+            module, side = model.site(layer, hook)
+            handles.append(module.register_forward_hook(grabber(layer, side)))
+        yield store
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def tokenize(model: LoadedModel, text: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Token ids [n] and special-token mask [n] of ``text`` cut to the context, and the uncut count."""
+    from transformers.utils import logging as hf_logging
+
+    tokenizer = model.tokenizer
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        full = tokenizer(text, return_special_tokens_mask=True)
+        n_full = len(full["input_ids"])
+        enc = full
+        if n_full > model.context:
+            enc = tokenizer(text, return_special_tokens_mask=True, truncation=True, max_length=model.context)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    ids = np.asarray(enc["input_ids"], dtype=np.int64)
+    special = np.asarray(enc["special_tokens_mask"], dtype=bool)
+    return ids, special, n_full
+
+
+def capture(model: LoadedModel, text: str, hook: str = "mlp_out") -> TextActivations:
+    """Run one forward pass of ``text`` and return its vectors at ``hook`` for every layer."""
+    ids, special, n_full = tokenize(model, text)
+    if len(ids) == 0:
+        raise TextError("The text is empty: type a few words.")
+    labels = tuple(model.tokenizer.decode([int(i)]) for i in ids)
+    input_ids = torch.as_tensor(ids, device=model.device)[None, :]
+    with hooked(model, hook) as store, torch.inference_mode():
+        model.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
+    vectors = torch.stack(store).to(device="cpu", dtype=torch.float32).numpy()
+    return TextActivations(text, hook, ids, labels, special, vectors, n_full)
+
+
+class ActivationCache:
+    """LRU cache of TextActivations keyed by (model key, hook, text), bounded by ``max_bytes``.
+
+    ``forward_passes`` counts the forward passes actually run (cache misses).
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES):
+        self.max_bytes = int(max_bytes)
+        self.forward_passes = 0
+        self._entries: OrderedDict[tuple[str, str, str], TextActivations] = OrderedDict()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(entry.nbytes for entry in self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, model: LoadedModel, text: str, hook: str = "mlp_out") -> TextActivations:
+        key = (model.key, hook, text)
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+            return entry
+        entry = capture(model, text, hook)
+        self.forward_passes += 1
+        self._entries[key] = entry
+        self._evict()
+        return entry
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def _evict(self) -> None:
+        total = self.nbytes
+        while total > self.max_bytes and len(self._entries) > 1:
+            _, oldest = self._entries.popitem(last=False)
+            total -= oldest.nbytes

@@ -1,0 +1,1 @@
+"""Widgets: the dashboard in ipywidgets + bqplot."""
