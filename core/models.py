@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -145,7 +145,9 @@ def _progress_bar_class(progress: Progress) -> type:
 
         def display(self, msg=None, pos=None):
             if self.total:
-                progress(f"{self.desc or 'Downloading'}: {self.format_sizeof(self.n)} of {self.format_sizeof(self.total)}")
+                progress(
+                    f"{self.desc or 'Downloading'}: {self.format_sizeof(self.n)} of {self.format_sizeof(self.total)}"
+                )
             return True
 
     return _Reporter
@@ -165,8 +167,8 @@ def resolve_folder(name: str, progress: Progress | None = None) -> tuple[Path, s
 
 
 def _download(repo_id: str, progress: Progress | None) -> tuple[Path, str]:
-    from huggingface_hub import snapshot_download
     from huggingface_hub import errors as hub_errors
+    from huggingface_hub import snapshot_download
 
     if progress:
         progress(f"Fetching '{repo_id}' from the Hugging Face hub (or its local cache)...")
@@ -177,11 +179,17 @@ def _download(repo_id: str, progress: Progress | None) -> tuple[Path, str]:
             tqdm_class=_progress_bar_class(progress) if progress else None,
         )
     except hub_errors.HFValidationError:
-        raise ModelError(f"'{repo_id}' is neither a folder nor a valid hub id (such as gpt2 or EleutherAI/pythia-70m).") from None
+        raise ModelError(
+            f"'{repo_id}' is neither a folder nor a valid hub id (such as gpt2 or EleutherAI/pythia-70m)."
+        ) from None
     except hub_errors.GatedRepoError:
-        raise ModelError(f"'{repo_id}' is a gated repository: accept its licence on the hub and log in first.") from None
+        raise ModelError(
+            f"'{repo_id}' is a gated repository: accept its licence on the hub and log in first."
+        ) from None
     except hub_errors.RepositoryNotFoundError:
-        raise ModelError(f"No model '{repo_id}' on the Hugging Face hub: check the spelling, or give a local folder.") from None
+        raise ModelError(
+            f"No model '{repo_id}' on the Hugging Face hub: check the spelling, or give a local folder."
+        ) from None
     except hub_errors.RevisionNotFoundError:
         raise ModelError(f"The hub repository '{repo_id}' has no main revision.") from None
     except (hub_errors.LocalEntryNotFoundError, hub_errors.OfflineModeIsEnabled, OSError):
@@ -208,7 +216,9 @@ def load_model(
         raise ModelError("No model given: type a hub id such as gpt2 or a local model folder.")
     folder, key = resolve_folder(name, progress)
     if not (folder / "config.json").is_file():
-        raise ModelError(f"'{name}' holds no model (no config.json): give a folder written by save_pretrained, or a hub id.")
+        raise ModelError(
+            f"'{name}' holds no model (no config.json): give a folder written by save_pretrained, or a hub id."
+        )
     try:
         config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
     except (ValueError, OSError, KeyError) as err:
@@ -220,7 +230,9 @@ def load_model(
             f"use one of {', '.join(sorted(ADAPTERS))}."
         )
     if not any(folder.glob("*.safetensors")):
-        raise ModelError(f"'{name}' has no safetensors weights; convert its weights to safetensors (pickle files are never loaded).")
+        raise ModelError(
+            f"'{name}' has no safetensors weights; convert its weights to safetensors (pickle files are never loaded)."
+        )
     if progress:
         progress(f"Loading '{name}' ({config.model_type}) into memory...")
     target = pick_device(device)

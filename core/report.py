@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import analysis
 from .cache import ActivationCache
 from .models import DEFAULT_MODEL, LoadedModel, check_hook, load_model
-from .texts import DEFAULT_TEXTS, analyse_texts
+from .texts import DEFAULT_TEXTS, TEXT_NAMES
+from .workbench import Workbench
 
 FORMAT_VERSION = 1
 
@@ -51,14 +51,13 @@ def build_report(request: ReportRequest, model: LoadedModel | None = None) -> di
     model = model or load_model(request.model)
     loaded = time.perf_counter()
     check_layer(request.layer, model.n_layers)
-    texts = analyse_texts(model, ActivationCache(), request.texts, request.hook, request.skip_first)
+    bench = Workbench.build(model, ActivationCache(), request.texts, request.hook, request.skip_first)
     captured = time.perf_counter()
-    XA, XB, XC = (texts[name].X for name in "ABC")
     layer, alpha = request.layer, request.alpha
-    target = analysis.token_average_target(XA[layer], XB[layer], XC[layer], alpha)
-    sweep = analysis.layer_sweep(XA, XB, XC, alpha)
-    pairs = analysis.pair_cosines(XA[layer], XB[layer], XC[layer], alpha)
-    max_pairs, best_pairs = analysis.max_pair_cosines(XA, XB, XC, alpha)
+    target = bench.target(layer, alpha)
+    tokens, cosines = bench.recommendations(alpha)
+    pairs = bench.pair_cube(layer, alpha)
+    max_pairs, best_pairs = bench.max_pairs(alpha)
     done = time.perf_counter()
     return {
         "format": FORMAT_VERSION,
@@ -68,14 +67,14 @@ def build_report(request: ReportRequest, model: LoadedModel | None = None) -> di
         "alpha": float(alpha),
         "skip_first": request.skip_first,
         "n_layers": model.n_layers,
-        "tokens": {name: list(texts[name].labels) for name in "ABC"},
-        "norms": {name: analysis.norms(texts[name].X).tolist() for name in "ABC"},
+        "tokens": {name: bench.labels(name) for name in TEXT_NAMES},
+        "norms": {name: bench.norms[name].tolist() for name in TEXT_NAMES},
         "mean_cosine": target.mean_cosine,
         "target_cosines": target.target_cosines.tolist(),
         "recommended": target.recommended,
         "per_layer": [
-            {"layer": index, "token": int(np.argmax(row)), "cosine": float(np.max(row))}
-            for index, row in enumerate(sweep)
+            {"layer": index, "token": int(token), "cosine": float(cosine)}
+            for index, (token, cosine) in enumerate(zip(tokens, cosines, strict=True))
         ],
         "pair_cosines": pairs.astype(np.float64).tolist(),
         "max_pair_cosines": max_pairs.tolist(),
