@@ -12,6 +12,11 @@ Pair cosines P[i, j, k] = cos(t_ij, c_k) with t_ij = p b_j - q a_i expand into G
     |t_ij|^2   = p^2 |b_j|^2 + q^2 |a_i|^2 - 2 p q (A B^T)[i, j]
 so no target vector is ever formed; the Gram matrices are float64, the n_A x n_B x n_C stage float32
 in chunks of at most ``chunk_elements``.
+
+The float32 stage loses about 6e-8 rho of accuracy, where rho = (p |b_j| + |q| |a_i|) / |t_ij| measures
+how much the two terms cancel (a_i close to b_j with a large alpha, e.g. the same text as A and B).
+Pairs with rho > ``_MAX_CANCELLATION`` are few; their cosines are computed directly in float64 from
+the target written without cancellation, t / s = b / s + q (b - a).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 import torch
 
 CHUNK_ELEMENTS = 1 << 20  # elements of the pair stage held at once (4 MiB of float32)
+_MAX_CANCELLATION = 8.0  # rho above which a pair's cosines are computed directly (see above)
 
 
 def _check(X: np.ndarray, ndim: int, name: str) -> np.ndarray:
@@ -46,6 +52,11 @@ def extrapolation(alpha: float) -> tuple[float, float]:
         raise ValueError(f"alpha must be a finite number, got {alpha}")
     scale = max(1.0, abs(alpha), abs(1.0 + alpha))
     return (1.0 + alpha) / scale, alpha / scale
+
+
+def _scaled_target(a, b, p: float, q: float):
+    """The target direction p b - q a, written as (p - q) b + q (b - a) so that a = b does not cancel."""
+    return (p - q) * b + q * (b - a)
 
 
 def _inverse(norms: np.ndarray) -> np.ndarray:
@@ -95,7 +106,7 @@ def token_average_target(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: flo
     p, q = extrapolation(alpha)
     mean_a = A.mean(axis=0, dtype=np.float64)
     mean_b = B.mean(axis=0, dtype=np.float64)
-    scores = cosines(C, p * mean_b - q * mean_a)
+    scores = cosines(C, _scaled_target(mean_a, mean_b, p, q))
     return TargetResult(
         mean_a=mean_a,
         mean_b=mean_b,
@@ -114,12 +125,13 @@ def layer_sweep(XA: np.ndarray, XB: np.ndarray, XC: np.ndarray, alpha: float = 1
     XA, XB, XC = _check(XA, 3, "XA"), _check(XB, 3, "XB"), _check(XC, 3, "XC")
     _same_width(XA, XB, XC)
     p, q = extrapolation(alpha)
-    targets = p * XB.mean(axis=1, dtype=np.float64) - q * XA.mean(axis=1, dtype=np.float64)
+    targets = _scaled_target(XA.mean(axis=1, dtype=np.float64), XB.mean(axis=1, dtype=np.float64), p, q)
     return cosines(XC, targets)
 
 
 def _pair_terms(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float):
-    """Float32 tensors (inv_t [n_A, n_B], BCn [n_B, n_C], ACn [n_A, n_C]) with P = inv_t (BCn - ACn)."""
+    """Float32 tensors (inv_t [n_A, n_B], BCn [n_B, n_C], ACn [n_A, n_C]) with P = inv_t (BCn - ACn),
+    except at the pairs (I [m], J [m]) that cancel, whose exact cosines are E [m, n_C]: P[I, J] = E."""
     _same_width(A, B, C)
     p, q = extrapolation(alpha)
     A = torch.as_tensor(np.asarray(A), dtype=torch.float64)
@@ -134,15 +146,25 @@ def _pair_terms(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float):
     inv_t = torch.where(t2 > floor, t2.clamp_min(1e-300).rsqrt(), torch.zeros_like(t2))
     bcn = (p * (B @ C.T)) * inv_c[None, :]
     acn = (q * (A @ C.T)) * inv_c[None, :]
-    return inv_t.float(), bcn.float(), acn.float()
+    spread = abs(p) * b2.sqrt()[None, :] + abs(q) * a2.sqrt()[:, None]
+    I, J = torch.nonzero(t2 * _MAX_CANCELLATION**2 < spread * spread, as_tuple=True)
+    exact = torch.empty(len(I), C.shape[0], dtype=torch.float32)
+    step = max(1, CHUNK_ELEMENTS // max(1, A.shape[1] + C.shape[0]))
+    for start in range(0, len(I), step):
+        i, j = I[start : start + step], J[start : start + step]
+        targets = _scaled_target(A[i], B[j], p, q)  # [m, d]
+        inv = torch.from_numpy(_inverse(torch.linalg.vector_norm(targets, dim=1).numpy()))
+        exact[start : start + step] = ((targets @ C.T) * inv[:, None] * inv_c[None, :]).float()
+    return inv_t.float(), bcn.float(), acn.float(), (I, J, exact)
 
 
 def pair_cosines(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float = 1.0) -> np.ndarray:
     """Part 4: P[i, j, k] = cos(b_j + alpha (b_j - a_i), c_k); A [n_A, d], B [n_B, d], C [n_C, d] -> float32."""
     A, B, C = _check(A, 2, "A"), _check(B, 2, "B"), _check(C, 2, "C")
-    inv_t, bcn, acn = _pair_terms(A, B, C, alpha)
+    inv_t, bcn, acn, (I, J, exact) = _pair_terms(A, B, C, alpha)
     P = bcn[None, :, :] - acn[:, None, :]
     P *= inv_t[:, :, None]
+    P[I, J] = exact
     return P.numpy()
 
 
@@ -151,8 +173,10 @@ def pair_cosines_for_token(A: np.ndarray, B: np.ndarray, C: np.ndarray, k: int, 
     A, B, C = _check(A, 2, "A"), _check(B, 2, "B"), _check(C, 2, "C")
     if not 0 <= k < len(C):
         raise IndexError(f"token {k} is out of range: C has {len(C)} analysed tokens")
-    inv_t, bcn, acn = _pair_terms(A, B, C[k : k + 1], alpha)
-    return ((bcn[None, :, 0] - acn[:, None, 0]) * inv_t).double().numpy()
+    inv_t, bcn, acn, (I, J, exact) = _pair_terms(A, B, C[k : k + 1], alpha)
+    P_k = (bcn[None, :, 0] - acn[:, None, 0]) * inv_t
+    P_k[I, J] = exact[:, 0]
+    return P_k.double().numpy()
 
 
 def best_pair(P_k: np.ndarray) -> tuple[int, int]:
@@ -180,15 +204,19 @@ def max_pair_cosines(
     row_best = torch.empty(n_a, n_c, dtype=torch.float32)
     columns = torch.arange(n_c)
     for layer in range(n_layers):
-        inv_t, bcn, acn = _pair_terms(XA[layer], XB[layer], XC[layer], alpha)
+        inv_t, bcn, acn, (I, J, exact) = _pair_terms(XA[layer], XB[layer], XC[layer], alpha)
         for start in range(0, n_a, rows):
             stop = min(start + rows, n_a)
             chunk = buffer[: (stop - start) * n_b * n_c].view(stop - start, n_b, n_c)
             torch.sub(bcn[None, :, :], acn[start:stop, None, :], out=chunk)
             chunk.mul_(inv_t[start:stop, :, None])
+            inside = (I >= start) & (I < stop)
+            chunk[I[inside] - start, J[inside]] = exact[inside]
             torch.amax(chunk, dim=1, out=row_best[start:stop])
         i_best = torch.argmax(row_best, dim=0)  # [n_c], first maximal row
         winners = (bcn[:, columns] - acn[i_best, columns][None, :]) * inv_t[i_best].T  # [n_b, n_c]
+        m, k = torch.nonzero(I[:, None] == i_best[None, :], as_tuple=True)
+        winners[J[m], k] = exact[m, k]
         j_best = torch.argmax(winners, dim=0)
         best[layer] = row_best[i_best, columns].numpy()
         pairs[layer, :, 0] = i_best.numpy()

@@ -63,7 +63,7 @@ class TextActivations:
 def hooked(model: LoadedModel, hook: str) -> Iterator[list]:
     """Attach a forward hook at ``hook`` in every block; yield the per-layer list it fills.
 
-    Each entry becomes the batch-0 tensor [n_tokens, d] seen at that layer. Every handle is
+    Each entry becomes the tensor [n_tokens, d] seen at that layer (the batch holds one text). Every handle is
     removed on exit, also when the forward pass raises.
     """
     check_hook(hook)
@@ -73,7 +73,9 @@ def hooked(model: LoadedModel, hook: str) -> Iterator[list]:
     def grabber(layer: int, side: str):
         def grab(module, args, output):
             value = args[0] if side == "input" else (output[0] if isinstance(output, tuple) else output)
-            store[layer] = value.detach()[0]
+            # Batch of one: [1, n_tokens, d], or [n_tokens, d] where a block flattens batch and
+            # sequence around its MLP (OPT's fc1/fc2).
+            store[layer] = value.detach().reshape(-1, value.shape[-1])
 
         return grab
 

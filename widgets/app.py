@@ -1,0 +1,197 @@
+"""The Dashboard: controls, a status line, a message area and the five views, around one AppState."""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import threading
+import time
+
+from ipywidgets import HTML, Button, Layout, VBox
+
+from core.cache import ActivationCache, TextError
+from core.models import DEFAULT_MODEL, HOOK_POINTS, ModelError, load_model, packaged_model
+from core.texts import TEXT_NAMES
+from core.workbench import Workbench
+
+from .controls import Controls
+from .state import DATA_TRAITS, AppState, Results
+from .style import STYLE
+from .views.layers import LayersView
+from .views.norms import NormsView
+from .views.pairs import PairsView
+from .views.sweep import SweepView
+from .views.target import TargetView
+
+log = logging.getLogger(__name__)
+
+
+def model_choices(current: str) -> list[str]:
+    """Models offered in the picker: the operator's MLPREC_MODELS, else a few known ones."""
+    listed = [name.strip() for name in os.environ.get("MLPREC_MODELS", "").split(",") if name.strip()]
+    choices = listed or [DEFAULT_MODEL, "distilgpt2"]
+    fallback = packaged_model()
+    for extra in (current, fallback):
+        if extra and extra not in choices:
+            choices.append(extra)
+    return choices
+
+
+class Dashboard:
+    """The app. ``Dashboard(model=...)`` builds it and loads the model (MLPREC_MODEL, else gpt2).
+
+    ``state`` is the AppState every control and view shares; ``background=True`` loads models in a
+    thread so that the page shows its progress (Voila); otherwise loading finishes in the constructor.
+    """
+
+    def __init__(self, model: str | None = None, *, background: bool = False, cache: ActivationCache | None = None):
+        name = model or os.environ.get("MLPREC_MODEL") or DEFAULT_MODEL
+        self.state = AppState(model=name)
+        self.results = Results()
+        self.cache = cache or ActivationCache()
+        self.loaded = None
+        self.background = background
+        self.busy = False
+        self._reverting = False
+        self.controls = Controls(self.state, model_choices(name))
+        self.status = HTML()
+        self.status.add_class("mlprec-status")
+        self.message = HTML()
+        self.message.add_class("mlprec-message")
+        self.fallback = Button(icon="life-ring", button_style="warning", layout=Layout(display="none", width="auto"))
+        self.fallback.add_class("mlprec-fallback")
+        self.fallback.on_click(lambda _: self._use_fallback())
+        self.views = [
+            view(self.state, self.results, self.report)
+            for view in (NormsView, TargetView, LayersView, PairsView, SweepView)
+        ]
+        self.widget = VBox(
+            [HTML(STYLE), self.status, self.message, self.fallback, self.controls.widget]
+            + [view.widget for view in self.views],
+            layout=Layout(width="100%"),
+        )
+        self.widget.add_class("mlprec-app")
+        self.state.observe(self._model_changed, names="model")
+        self.state.observe(lambda change: self.run(), names=[t for t in DATA_TRAITS if t != "model"])
+        self.controls.apply.on_click(lambda _: self.run())
+        self._start_loading(name)
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # --- messages -----------------------------------------------------------------------------
+
+    def report(self, text: str, kind: str = "error") -> None:
+        """Show one message (escaped) in the message area; kind is "error" or "notice"."""
+        self.message.value = f"<div class='mlprec-{kind}'>{html.escape(text)}</div>" if text else ""
+
+    def _progress(self, text: str) -> None:
+        self.status.value = f"<span class='mlprec-busy'>{html.escape(text)}</span>"
+
+    def _set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.controls.set_busy(busy)
+
+    # --- models ---------------------------------------------------------------------------------
+
+    def _start_loading(self, name: str) -> None:
+        if self.background:
+            threading.Thread(target=self._load, args=(name,), daemon=True, name="mlprec-load").start()
+        else:
+            self._load(name)
+
+    def _model_changed(self, change) -> None:
+        if not self._reverting:
+            self._start_loading(change["new"])
+
+    def _load(self, name: str) -> None:
+        self._set_busy(True)
+        self._progress(f"Loading model “{name}”…")
+        try:
+            model = load_model(name, progress=self._progress)
+        except ModelError as err:
+            self._load_failed(name, str(err))
+            return
+        except Exception as err:  # an unexpected failure still leaves the app usable
+            log.exception("loading %s failed", name)
+            self._load_failed(name, f"Model “{name}” could not be loaded: {err}")
+            return
+        finally:
+            self._set_busy(False)
+        self.loaded = model
+        self.fallback.layout.display = "none"
+        self.run()
+
+    def _load_failed(self, name: str, reason: str) -> None:
+        if self.loaded is not None:
+            self._reverting = True
+            try:
+                self.state.model = self.loaded.name
+            finally:
+                self._reverting = False
+            self.report(f"{reason} Still showing “{self.loaded.name}”.")
+            self._ready(self.results.bench)
+            return
+        self.report(reason)
+        self.status.value = "<span class='mlprec-busy'>No model loaded.</span>"
+        fallback = packaged_model()
+        if fallback and fallback != name:
+            self.fallback.description = "Use the installed all-MiniLM-L6-v2 (BERT, offline) instead"
+            self.fallback.layout.display = "flex"
+
+    def _use_fallback(self) -> None:
+        self.fallback.layout.display = "none"
+        self.state.model = packaged_model()
+
+    # --- runs -----------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Capture the texts (one forward pass per new text) and publish the results to every view."""
+        if self.loaded is None or self.busy:
+            return
+        self._progress("Running the model on the texts…")
+        start = time.perf_counter()
+        try:
+            bench = Workbench.build(self.loaded, self.cache, self.state.texts(), self.state.hook, self.state.skip_first)
+        except TextError as err:
+            self.report(f"{err} The results shown are still those of the previous texts.")
+            self._ready(self.results.bench)
+            return
+        except Exception as err:
+            log.exception("run failed")
+            self.report(f"The model could not run on these texts: {err}")
+            self._ready(self.results.bench)
+            return
+        self.report("")
+        self._publish(bench)
+        self._ready(bench, time.perf_counter() - start)
+        truncated = [name for name in TEXT_NAMES if bench.texts[name].truncated]
+        if truncated:
+            self.report(
+                f"Text {', '.join(truncated)} is longer than the model's context of {self.loaded.context} tokens: "
+                "only the first tokens are analysed.",
+                kind="notice",
+            )
+
+    def _publish(self, bench: Workbench) -> None:
+        state = self.state
+        n_tokens = len(bench.labels("C"))
+        state.layer = min(state.layer, bench.n_layers - 1)
+        state.token = min(state.token, n_tokens - 1)
+        state.n_layers, state.n_tokens = bench.n_layers, n_tokens
+        self.controls.show_results(bench)
+        self.results.publish(bench)
+
+    def _ready(self, bench: Workbench | None, seconds: float | None = None) -> None:
+        if bench is None:
+            self.status.value = "<span class='mlprec-busy'>No results yet.</span>"
+            return
+        model = bench.model
+        counts = ", ".join(f"{name} {len(bench.labels(name))}" for name in TEXT_NAMES)
+        timing = f" · ran in {seconds:.2f} s" if seconds is not None else ""
+        self.status.value = (
+            f"<span class='mlprec-ready'><b>{html.escape(model.name)}</b> · {html.escape(bench.hook)} "
+            f"({bench.X('A').shape[-1]} dims: {html.escape(HOOK_POINTS[bench.hook])}) · {model.n_layers} layers · "
+            f"analysed tokens {counts}{timing}</span>"
+        )

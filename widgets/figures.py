@@ -1,0 +1,154 @@
+"""bqplot building blocks shared by the views: token axes, heatmaps with markers, figure layout."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import bqplot as bq
+import numpy as np
+from bqplot.traits import array_dimension_bounds, array_serialization
+from ipywidgets import Layout
+from traittypes import Array
+
+HEATMAP_SCHEME = "magma"
+ACCENT = "#1f9e89"  # marks the best / recommended element
+SELECTED = "#ff7f0e"  # marks the user's current choice
+
+
+def axis_labels(labels: Sequence[str]) -> list[str]:
+    """Labels made unique for an OrdinalScale: repeats get zero-width spaces, so they still read the same.
+
+    Empty labels become a visible placeholder. [n] -> [n].
+    """
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        text = label if label.strip() else repr(label)
+        count = seen.get(text, 0)
+        seen[text] = count + 1
+        out.append(text + "\u200b" * count)
+    return out
+
+
+def figure(title: str = "", height: int = 300, min_width: int = 260, **kwargs) -> bq.Figure:
+    """A figure sized for a 1280x800 projector; ``kwargs`` go to bq.Figure."""
+    kwargs.setdefault("fig_margin", {"top": 50, "bottom": 70, "left": 70, "right": 20})
+    return bq.Figure(
+        title=title,
+        layout=Layout(width="100%", height=f"{height}px", min_width=f"{min_width}px"),
+        padding_y=0,
+        **kwargs,
+    )
+
+
+class TokenGrid(bq.GridHeatMap):
+    """A GridHeatMap whose colours stay 2-D: bqplot squeezes them, which breaks a single row or column."""
+
+    color = (
+        Array(None, allow_none=True)
+        .tag(sync=True, scaled=True, rtype="Color", atype="bqplot.ColorAxis", **array_serialization)
+        .valid(array_dimension_bounds(2, 2))
+    )
+
+
+class HeatmapFigure:
+    """A GridHeatMap with text labels on both axes, a colour bar and an optional marker cell.
+
+    ``rows_up`` puts the first row at the bottom (layers); otherwise at the top (tokens).
+    Hover shows row, column and value under the given names.
+    """
+
+    def __init__(
+        self,
+        title: str,
+        row_name: str,
+        column_name: str,
+        value_name: str,
+        rows_up: bool,
+        height: int = 300,
+        colorbar: bool = True,
+        marker: bool = False,
+    ):
+        self.rows = bq.OrdinalScale(reverse=not rows_up)
+        self.columns = bq.OrdinalScale()
+        self.colors = bq.ColorScale(scheme=HEATMAP_SCHEME, min=0.0, max=1.0)
+        self.mark = TokenGrid(
+            row=np.array(["0"]),
+            column=np.array(["0"]),
+            color=np.zeros((1, 1)),
+            scales={"row": self.rows, "column": self.columns, "color": self.colors},
+            tooltip=bq.Tooltip(
+                fields=["row", "column", "color"], labels=[row_name, column_name, value_name], formats=["", "", ".3f"]
+            ),
+            stroke="transparent",
+            null_color="#888888",
+        )
+        axes = [
+            bq.Axis(
+                scale=self.columns,
+                orientation="horizontal",
+                label=column_name,
+                tick_rotate=-50,
+                tick_style={"font-size": "11px"},
+            ),
+            bq.Axis(scale=self.rows, orientation="vertical", label=row_name, tick_style={"font-size": "11px"}),
+        ]
+        if colorbar:
+            axes.append(
+                bq.ColorAxis(scale=self.colors, orientation="vertical", side="right", num_ticks=5, tick_format=".3g")
+            )
+        marks = [self.mark]
+        self.marker = None
+        if marker:
+            self.marker = bq.Scatter(
+                x=np.array(["0"]),
+                y=np.array(["0"]),
+                scales={"x": self.columns, "y": self.rows},
+                marker="square",
+                default_size=120,
+                colors=["transparent"],
+                stroke=ACCENT,
+                stroke_width=3,
+                visible=False,
+            )
+            marks.append(self.marker)
+        margin = {"top": 50, "bottom": 90, "left": 90, "right": 70 if colorbar else 15}
+        self.figure = figure(title, height=height, marks=marks, axes=axes, fig_margin=margin)
+
+    def show(self, rows: Sequence[str], columns: Sequence[str], values: np.ndarray) -> None:
+        """Draw ``values`` [len(rows), len(columns)] under the given (unique) labels."""
+        with self.mark.hold_sync():  # colours first: bqplot checks rows and columns against them
+            self.mark.color = np.asarray(values, dtype=np.float64)
+            self.mark.row = np.asarray(rows, dtype=object)
+            self.mark.column = np.asarray(columns, dtype=object)
+        self.rows.domain = list(rows)
+        self.columns.domain = list(columns)
+
+    def limits(self, low: float, high: float) -> None:
+        """Colour limits; a degenerate range is widened so the scale stays valid."""
+        if not high > low:
+            high = low + 1e-6
+        with self.colors.hold_sync():
+            self.colors.min = float(low)
+            self.colors.max = float(high)
+
+    def mark_cell(self, row: str, column: str) -> None:
+        with self.marker.hold_sync():
+            self.marker.x = np.array([column], dtype=object)
+            self.marker.y = np.array([row], dtype=object)
+            self.marker.visible = True
+
+
+def padded(scale: bq.LinearScale, values: np.ndarray, low: float = 0.1, high: float = 0.2) -> None:
+    """Fit ``scale`` to ``values`` with room below and above (fractions of their range) for markers and labels."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    span = hi - lo or max(abs(hi), 1e-3)
+    with scale.hold_sync():
+        scale.min = lo - low * span
+        scale.max = hi + high * span
+
+
+def percentile_limits(values: np.ndarray, percentiles: tuple[float, float]) -> tuple[float, float]:
+    """Colour limits at the given percentiles of ``values`` (any shape)."""
+    low, high = np.percentile(np.asarray(values, dtype=np.float64), percentiles)
+    return float(low), float(high)

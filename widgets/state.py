@@ -1,0 +1,103 @@
+"""AppState: the one observed object that every control writes and every view reads."""
+
+from __future__ import annotations
+
+import math
+
+from traitlets import Bool, Float, HasTraits, Int, TraitError, Tuple, Unicode, validate
+
+from core.models import HOOK_POINTS
+from core.texts import DEFAULT_TEXTS
+
+# Which traits belong to which tier of change (DESIGN.md "three tiers").
+DATA_TRAITS = ("model", "text_a", "text_b", "text_c", "hook", "skip_first")
+SLICE_TRAITS = ("layer", "token", "alpha")
+VISUAL_TRAITS = ("norm_percentiles", "pair_limits", "sweep_percentiles")
+
+
+class AppState(HasTraits):
+    """What the user chose. ``token`` indexes the analysed tokens of Text C.
+
+    ``n_layers`` and ``n_tokens`` are the bounds of the results on screen, kept by the Dashboard;
+    ``layer`` and ``token`` must lie within them.
+    """
+
+    model = Unicode("gpt2")
+    text_a = Unicode(DEFAULT_TEXTS["A"])
+    text_b = Unicode(DEFAULT_TEXTS["B"])
+    text_c = Unicode(DEFAULT_TEXTS["C"])
+    layer = Int(6)
+    token = Int(0)
+    alpha = Float(1.0)
+    hook = Unicode("mlp_out")
+    skip_first = Bool(True)
+    norm_percentiles = Tuple(Float(), Float(), default_value=(5.0, 95.0))
+    pair_limits = Tuple(Float(), Float(), default_value=(0.05, 0.3))
+    sweep_percentiles = Tuple(Float(), Float(), default_value=(5.0, 95.0))
+
+    n_layers = Int(0)
+    n_tokens = Int(0)
+
+    @validate("layer")
+    def _layer_in_range(self, proposal):
+        layer = proposal["value"]
+        if layer < 0 or (self.n_layers and layer >= self.n_layers):
+            raise TraitError(f"Layer {layer} is out of range: this model has layers 0 to {max(self.n_layers - 1, 0)}.")
+        return layer
+
+    @validate("token")
+    def _token_in_range(self, proposal):
+        token = proposal["value"]
+        if token < 0 or (self.n_tokens and token >= self.n_tokens):
+            raise TraitError(
+                f"Token {token} is out of range: Text C has analysed tokens 0 to {max(self.n_tokens - 1, 0)}."
+            )
+        return token
+
+    @validate("alpha")
+    def _alpha_finite(self, proposal):
+        alpha = proposal["value"]
+        if not math.isfinite(alpha):
+            raise TraitError(f"Alpha must be a finite number, got {alpha}.")
+        return alpha
+
+    @validate("hook")
+    def _known_hook(self, proposal):
+        if proposal["value"] not in HOOK_POINTS:
+            raise TraitError(f"Unknown hook point '{proposal['value']}': choose one of {', '.join(HOOK_POINTS)}.")
+        return proposal["value"]
+
+    @validate("norm_percentiles", "sweep_percentiles")
+    def _percentiles(self, proposal):
+        low, high = proposal["value"]
+        if not (0 <= low < high <= 100):
+            raise TraitError(f"Colour percentiles must satisfy 0 <= low < high <= 100, got {low} and {high}.")
+        return (float(low), float(high))
+
+    @validate("pair_limits")
+    def _limits(self, proposal):
+        low, high = proposal["value"]
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise TraitError(f"Colour limits must be finite with low < high, got {low} and {high}.")
+        return (float(low), float(high))
+
+    def texts(self) -> dict[str, str]:
+        return {"A": self.text_a, "B": self.text_b, "C": self.text_c}
+
+
+class Results(HasTraits):
+    """The results on screen: ``bench`` (a core Workbench, or None before the first run).
+
+    ``version`` increases each time ``bench`` is replaced (new model, texts, hook or skip-first);
+    views observe it to redraw everything.
+    """
+
+    version = Int(0)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.bench = None
+
+    def publish(self, bench) -> None:
+        self.bench = bench
+        self.version += 1

@@ -1,0 +1,22 @@
+"""The app's stylesheet: projector-friendly sizes, theme-aware colours (JupyterLab CSS variables)."""
+
+STYLE = """<style>
+.mlprec-app { max-width: 1500px; margin: 0 auto; font-size: 15px; }
+.mlprec-title { margin: 8px 0 4px 0; }
+.mlprec-heading { margin: 22px 0 2px 0; font-size: 1.35em; }
+.mlprec-explain { margin: 0 0 6px 0; color: var(--jp-ui-font-color2, #555); max-width: 70em; }
+.mlprec-status { font-size: 0.95em; }
+.mlprec-busy { color: var(--jp-warn-color0, #b26b00); }
+.mlprec-error, .mlprec-notice { padding: 6px 10px; margin: 4px 0; border-radius: 3px; white-space: pre-wrap; }
+.mlprec-error { border-left: 5px solid var(--jp-error-color1, #d32f2f); background: var(--jp-error-color3, #fdecea);
+  color: var(--jp-ui-font-color0, #000); }
+.mlprec-notice { border-left: 5px solid var(--jp-warn-color1, #f57c00); background: var(--jp-warn-color3, #fff3e0);
+  color: var(--jp-ui-font-color0, #000); }
+.mlprec-slices { position: sticky; top: 0; z-index: 20; padding: 4px 0;
+  background: var(--jp-layout-color0, #fff); border-bottom: 1px solid var(--jp-border-color2, #ddd); }
+.mlprec-count { font-size: 0.9em; color: var(--jp-ui-font-color2, #555); padding-left: 8px; }
+.mlprec-table { border-collapse: collapse; font-size: 0.9em; }
+.mlprec-table td, .mlprec-table th { padding: 1px 8px; text-align: left; white-space: pre; }
+.mlprec-current { background: var(--jp-brand-color3, #c8e1ff); color: var(--jp-ui-font-color0, #000); font-weight: bold; }
+.mlprec-section { width: 100%; }
+</style>"""

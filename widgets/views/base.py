@@ -1,0 +1,66 @@
+"""The base of every view: a titled section that redraws itself when the state or the results change."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable
+
+from ipywidgets import HTML, VBox, Widget
+
+from ..state import AppState, Results
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[str], None]
+
+
+class View:
+    """A section of the dashboard: heading, one-line explanation, figures.
+
+    Subclasses set ``title``, ``explanation``, ``slice_traits`` (AppState traits that change what
+    they show, cheaply) and ``visual_traits`` (traits that only restyle), build their figures in
+    ``build`` and draw in ``refresh(changed)``, where ``changed`` holds trait names or "data".
+    An exception while drawing is reported through ``report`` and leaves the other views alone.
+    """
+
+    title = ""
+    explanation = ""
+    slice_traits: tuple[str, ...] = ()
+    visual_traits: tuple[str, ...] = ()
+
+    def __init__(self, state: AppState, results: Results, report: Report):
+        self.state = state
+        self.results = results
+        self._report = report
+        heading = HTML(
+            f"<h3 class='mlprec-heading'>{html.escape(self.title)}</h3>"
+            f"<p class='mlprec-explain'>{html.escape(self.explanation)}</p>"
+        )
+        self.widget = VBox([heading, *self.build()])
+        self.widget.add_class("mlprec-section")
+        results.observe(lambda change: self.update({"data"}), names="version")
+        if self.slice_traits:
+            state.observe(lambda change: self.update({change["name"]}), names=list(self.slice_traits))
+        if self.visual_traits:
+            state.observe(lambda change: self.update({change["name"]}), names=list(self.visual_traits))
+
+    @property
+    def bench(self):
+        return self.results.bench
+
+    def build(self) -> list[Widget]:
+        raise NotImplementedError
+
+    def refresh(self, changed: set[str]) -> None:
+        raise NotImplementedError
+
+    def update(self, changed: set[str]) -> None:
+        """Redraw for ``changed``; report instead of raising."""
+        if self.bench is None:
+            return
+        try:
+            self.refresh(changed)
+        except Exception as err:  # a broken view must not break the others
+            log.exception("%s failed to redraw", self.title)
+            self._report(f"{self.title} could not be drawn: {err}")

@@ -1,0 +1,139 @@
+"""Part 2: the token-average target vector and each C token's similarity to it."""
+
+from __future__ import annotations
+
+import bqplot as bq
+import numpy as np
+from ipywidgets import GridBox, Layout
+
+from ..figures import ACCENT, SELECTED, axis_labels, figure, padded
+from .base import View
+
+
+class TargetView(View):
+    title = "Part 2 · Token-average target vector"
+    explanation = (
+        "Average each text's vectors at the chosen layer; the target extrapolates A → B one step further "
+        "(B + α(B − A)). The C token closest (cosine) to the target is the recommendation. Click a C token to select it."
+    )
+    slice_traits = ("layer", "alpha", "token")
+
+    def build(self):
+        dims, values = bq.LinearScale(), bq.LinearScale()
+        self.means = bq.Lines(
+            x=np.zeros(1),
+            y=np.zeros((2, 1)),
+            scales={"x": dims, "y": values},
+            colors=["#1f77b4", "#d62728"],
+            labels=["Mean vector A", "Mean vector B"],
+            display_legend=True,
+            stroke_width=1,
+        )
+        self.means_figure = figure(
+            "Mean vectors",
+            marks=[self.means],
+            axes=[
+                bq.Axis(scale=dims, label="Embedding dimension"),
+                bq.Axis(scale=values, orientation="vertical", label="Value"),
+            ],
+            legend_location="top-right",
+        )
+        sx, sy = bq.LinearScale(), bq.LinearScale()
+        self.scatter = bq.Scatter(
+            x=np.zeros(1),
+            y=np.zeros(1),
+            scales={"x": sx, "y": sy},
+            default_size=16,
+            colors=["#333333"],
+            opacities=[0.5],
+        )
+        self.scatter_figure = figure(
+            "Mean A vs mean B",
+            marks=[self.scatter],
+            axes=[
+                bq.Axis(scale=sx, label="Mean vector A"),
+                bq.Axis(scale=sy, orientation="vertical", label="Mean vector B"),
+            ],
+        )
+        self.tokens = tokens = bq.OrdinalScale()
+        self.cos = cos = bq.LinearScale()
+        self.similarity = bq.Scatter(
+            x=np.array(["0"]),
+            y=np.zeros(1),
+            scales={"x": tokens, "y": cos},
+            marker="circle",
+            default_size=140,
+            colors=["#b07aa1"],
+            stroke="black",
+            tooltip=bq.Tooltip(fields=["x", "y"], labels=["Token", "Similarity"], formats=["", ".3f"]),
+        )
+        self.similarity.on_element_click(self._clicked)
+        self.best = bq.Scatter(
+            x=np.array(["0"]),
+            y=np.zeros(1),
+            scales={"x": tokens, "y": cos},
+            marker="diamond",
+            default_size=300,
+            colors=[ACCENT],
+        )
+        self.selected = bq.Scatter(
+            x=np.array(["0"]),
+            y=np.zeros(1),
+            scales={"x": tokens, "y": cos},
+            marker="circle",
+            default_size=420,
+            colors=["transparent"],
+            stroke=SELECTED,
+            stroke_width=3,
+        )
+        self.similarity_figure = figure(
+            "Similarity of each C token to the target",
+            height=320,
+            marks=[self.similarity, self.best, self.selected],
+            axes=[
+                bq.Axis(scale=tokens, label="Token of text C", tick_rotate=-50),
+                bq.Axis(scale=cos, orientation="vertical", label="Cosine similarity", tick_format=".2f"),
+            ],
+            fig_margin={"top": 50, "bottom": 90, "left": 70, "right": 20},
+        )
+        top = GridBox(
+            [self.means_figure, self.scatter_figure],
+            layout=Layout(grid_template_columns="repeat(auto-fit, minmax(420px, 1fr))", width="100%"),
+        )
+        return [top, self.similarity_figure]
+
+    def _clicked(self, mark, event):
+        index = event.get("data", {}).get("index")
+        if index is not None:
+            self.state.token = int(index)
+
+    def refresh(self, changed):
+        bench, state = self.bench, self.state
+        result = bench.target(state.layer, state.alpha)
+        labels = np.asarray(axis_labels(bench.labels("C")), dtype=object)
+        if changed & {"data", "layer", "alpha"}:
+            with self.means.hold_sync():
+                self.means.x = np.arange(len(result.mean_a))
+                self.means.y = np.vstack([result.mean_a, result.mean_b])
+            with self.scatter.hold_sync():
+                self.scatter.x = result.mean_a
+                self.scatter.y = result.mean_b
+            self.means_figure.title = f"Mean vectors at layer {state.layer}"
+            self.scatter_figure.title = f"Mean A vs mean B at layer {state.layer} (S_AB = {result.mean_cosine:.2f})"
+            self.tokens.domain = list(labels)
+            padded(self.cos, result.target_cosines)
+            with self.similarity.hold_sync():
+                self.similarity.x = labels
+                self.similarity.y = result.target_cosines
+            k = result.recommended
+            with self.best.hold_sync():
+                self.best.x = labels[k : k + 1]
+                self.best.y = result.target_cosines[k : k + 1]
+            self.similarity_figure.title = (
+                f"Similarity to the target at layer {state.layer}: recommended “{bench.labels('C')[k]}” "
+                f"({result.target_cosines[k]:.3f})"
+            )
+        token = state.token
+        with self.selected.hold_sync():
+            self.selected.x = labels[token : token + 1]
+            self.selected.y = result.target_cosines[token : token + 1]
