@@ -54,6 +54,7 @@ class Dashboard:
         self.background = background
         self.busy = False
         self._reverting = False
+        self._loader: threading.Thread | None = None
         self.controls = Controls(self.state, model_choices(name))
         self.status = HTML()
         self.status.add_class("mlprec-status")
@@ -84,10 +85,10 @@ class Dashboard:
 
     def report(self, text: str, kind: str = "error") -> None:
         """Show one message (escaped) in the message area; kind is "error" or "notice"."""
-        self.message.value = f"<div class='mlprec-{kind}'>{html.escape(text)}</div>" if text else ""
+        self.message.value = f"<div class='mlprec-{kind}'>{html.escape(text, quote=False)}</div>" if text else ""
 
     def _progress(self, text: str) -> None:
-        self.status.value = f"<span class='mlprec-busy'>{html.escape(text)}</span>"
+        self.status.value = f"<span class='mlprec-busy'>{html.escape(text, quote=False)}</span>"
 
     def _set_busy(self, busy: bool) -> None:
         self.busy = busy
@@ -97,9 +98,16 @@ class Dashboard:
 
     def _start_loading(self, name: str) -> None:
         if self.background:
-            threading.Thread(target=self._load, args=(name,), daemon=True, name="mlprec-load").start()
+            self._loader = threading.Thread(target=self._load, args=(name,), daemon=True, name="mlprec-load")
+            self._loader.start()
         else:
             self._load(name)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a background load has finished; True if nothing is still loading."""
+        if self._loader is not None:
+            self._loader.join(timeout)
+        return not (self._loader and self._loader.is_alive())
 
     def _model_changed(self, change) -> None:
         if not self._reverting:
@@ -192,6 +200,6 @@ class Dashboard:
         timing = f" · ran in {seconds:.2f} s" if seconds is not None else ""
         self.status.value = (
             f"<span class='mlprec-ready'><b>{html.escape(model.name)}</b> · {html.escape(bench.hook)} "
-            f"({bench.X('A').shape[-1]} dims: {html.escape(HOOK_POINTS[bench.hook])}) · {model.n_layers} layers · "
+            f"({bench.X('A').shape[-1]} dims: {html.escape(HOOK_POINTS[bench.hook], quote=False)}) · {model.n_layers} layers · "
             f"analysed tokens {counts}{timing}</span>"
         )

@@ -86,16 +86,15 @@ class HeatmapFigure:
         axes = [
             bq.Axis(
                 scale=self.columns,
-                orientation="horizontal",
                 label=column_name,
                 tick_rotate=-50,
                 tick_style={"font-size": "11px"},
             ),
-            bq.Axis(scale=self.rows, orientation="vertical", label=row_name, tick_style={"font-size": "11px"}),
+            bq.Axis(scale=self.rows, side="left", label=row_name, tick_style={"font-size": "11px"}),
         ]
         if colorbar:
             axes.append(
-                bq.ColorAxis(scale=self.colors, orientation="vertical", side="right", num_ticks=5, tick_format=".3g")
+                bq.ColorAxis(scale=self.colors, side="right", num_ticks=5, tick_format=".3g")
             )
         marks = [self.mark]
         self.marker = None

@@ -57,7 +57,7 @@ class LayersView(View):
             marks=[self.points, self.labels, self.current],
             axes=[
                 self._layer_axis,
-                bq.Axis(scale=cos, orientation="vertical", label="Cosine similarity", tick_format=".2f"),
+                bq.Axis(scale=cos, side="left", label="Cosine similarity", tick_format=".2f"),
             ],
         )
         return [self.figure]

@@ -34,7 +34,7 @@ class TargetView(View):
             marks=[self.means],
             axes=[
                 bq.Axis(scale=dims, label="Embedding dimension"),
-                bq.Axis(scale=values, orientation="vertical", label="Value"),
+                bq.Axis(scale=values, side="left", label="Value"),
             ],
             legend_location="top-right",
         )
@@ -52,7 +52,7 @@ class TargetView(View):
             marks=[self.scatter],
             axes=[
                 bq.Axis(scale=sx, label="Mean vector A"),
-                bq.Axis(scale=sy, orientation="vertical", label="Mean vector B"),
+                bq.Axis(scale=sy, side="left", label="Mean vector B"),
             ],
         )
         self.tokens = tokens = bq.OrdinalScale()
@@ -92,7 +92,7 @@ class TargetView(View):
             marks=[self.similarity, self.best, self.selected],
             axes=[
                 bq.Axis(scale=tokens, label="Token of text C", tick_rotate=-50),
-                bq.Axis(scale=cos, orientation="vertical", label="Cosine similarity", tick_format=".2f"),
+                bq.Axis(scale=cos, side="left", label="Cosine similarity", tick_format=".2f"),
             ],
             fig_margin={"top": 50, "bottom": 90, "left": 70, "right": 20},
         )

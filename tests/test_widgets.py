@@ -1,0 +1,218 @@
+"""The dashboard without a browser: a user's choices go into AppState, and the marks show the core's results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core import analysis
+from core.cache import capture
+from core.texts import TEXT_NAMES
+from widgets import Dashboard
+from widgets.figures import axis_labels
+from widgets.views.pairs import overview_tokens
+
+
+@pytest.fixture
+def app(tiny_gpt2_dir):
+    return Dashboard(model=str(tiny_gpt2_dir))
+
+
+def views(app):
+    norms, target, layers, pairs, sweep = app.views
+    return norms, target, layers, pairs, sweep
+
+
+def reference(app, texts=None, hook="mlp_out", skip_first=True):
+    """Each text's analysed vectors [L, n, d], captured afresh (no cache) straight from the model."""
+    texts = texts or app.state.texts()
+    out = {}
+    for name in TEXT_NAMES:
+        captured = capture(app.loaded, texts[name], hook)
+        labels, X = captured.analysed(skip_first)
+        out[name] = (labels, X)
+    return out
+
+
+def click(mark, data):
+    """Deliver a click on ``mark`` exactly as the browser's bqplot sends it to the kernel."""
+    mark._handle_custom_msg({"event": "element_click", "data": data}, [])
+
+
+def test_every_part_shows_the_core_results_for_the_default_texts(app):
+    norms, target, layers, pairs, sweep = views(app)
+    ref = reference(app)
+    XA, XB, XC = (ref[name][1] for name in TEXT_NAMES)
+    layer, alpha, token = app.state.layer, app.state.alpha, app.state.token
+
+    for name in TEXT_NAMES:
+        heatmap = norms.heatmaps[name]
+        np.testing.assert_allclose(heatmap.mark.color, analysis.norms(ref[name][1]), rtol=1e-6)
+        assert list(heatmap.mark.column) == axis_labels(ref[name][0])
+
+    part2 = analysis.token_average_target(XA[layer], XB[layer], XC[layer], alpha)
+    np.testing.assert_allclose(target.similarity.y, part2.target_cosines, atol=1e-6)
+    np.testing.assert_allclose(target.means.y, np.vstack([part2.mean_a, part2.mean_b]), atol=1e-6)
+    assert f"S_AB = {part2.mean_cosine:.2f}" in target.scatter_figure.title
+    assert list(target.best.x) == [axis_labels(ref["C"][0])[part2.recommended]]
+
+    sweep_cos = analysis.layer_sweep(XA, XB, XC, alpha)
+    np.testing.assert_allclose(layers.points.y, sweep_cos.max(axis=1), atol=1e-6)
+    assert list(layers.labels.text) == [ref["C"][0][k] for k in sweep_cos.argmax(axis=1)]
+
+    P = analysis.pair_cosines(XA[layer], XB[layer], XC[layer], alpha)
+    np.testing.assert_allclose(pairs.main.mark.color, P[:, :, token], atol=1e-5)
+    for heatmap, k in zip(pairs.overview, overview_tokens(XC.shape[1]), strict=True):
+        np.testing.assert_allclose(heatmap.mark.color, P[:, :, k], atol=1e-5)
+
+    M, best = analysis.max_pair_cosines(XA, XB, XC, alpha)
+    np.testing.assert_allclose(sweep.heatmap.mark.color, M, atol=1e-6)
+    i, j = best[layer, token]
+    assert f"<td>{ref['A'][0][i]}</td><td>{ref['B'][0][j]}</td>" in sweep.table.value
+
+
+def test_moving_the_layer_slider_redraws_every_view_without_a_forward_pass(app):
+    norms, target, layers, pairs, sweep = views(app)
+    passes = app.cache.forward_passes
+    before = target.similarity.y.copy()
+
+    app.controls.layer.value = 1  # the user drags the slider
+
+    assert app.state.layer == 1
+    assert app.cache.forward_passes == passes
+    ref = reference(app)
+    XA, XB, XC = (ref[name][1] for name in TEXT_NAMES)
+    expected = analysis.token_average_target(XA[1], XB[1], XC[1], 1.0).target_cosines
+    np.testing.assert_allclose(target.similarity.y, expected, atol=1e-6)
+    assert not np.allclose(before, target.similarity.y)
+    assert "at layer 1" in target.similarity_figure.title and "at layer 1" in pairs.main.figure.title
+    assert list(layers.current.x) == [1.0]
+    assert list(sweep.heatmap.marker.y) == ["1"]
+    assert "<tr class='mlprec-current'><td>1</td>" in sweep.table.value
+
+
+def test_alpha_reshapes_parts_2_to_5_from_cached_vectors(app):
+    _, target, layers, pairs, sweep = views(app)
+    passes = app.cache.forward_passes
+    app.controls.alpha.value = 2.5
+    assert app.cache.forward_passes == passes
+    ref = reference(app)
+    XA, XB, XC = (ref[name][1] for name in TEXT_NAMES)
+    layer = app.state.layer
+    np.testing.assert_allclose(
+        target.similarity.y, analysis.token_average_target(XA[layer], XB[layer], XC[layer], 2.5).target_cosines, atol=1e-6
+    )
+    np.testing.assert_allclose(layers.points.y, analysis.layer_sweep(XA, XB, XC, 2.5).max(axis=1), atol=1e-6)
+    M, _ = analysis.max_pair_cosines(XA, XB, XC, 2.5)
+    np.testing.assert_allclose(sweep.heatmap.mark.color, M, atol=1e-6)
+
+
+def test_clicking_a_part5_cell_sets_layer_and_token_and_every_view_follows(app):
+    _, target, layers, pairs, sweep = views(app)
+    click(sweep.heatmap.mark, {"rowNum": 2, "columnNum": 5, "row": "2", "column": "x", "color": 0.1})
+    assert (app.state.layer, app.state.token) == (2, 5)
+    assert app.controls.layer.value == 2 and app.controls.token.value == 5
+    word = app.results.bench.labels("C")[5]
+    assert f"Similarity with “{word}” at layer 2" in pairs.main.figure.title
+    assert list(target.selected.x) == [axis_labels(app.results.bench.labels("C"))[5]]
+    assert list(layers.current.x) == [2.0]
+    assert list(sweep.heatmap.marker.x) == [axis_labels(app.results.bench.labels("C"))[5]]
+
+
+def test_clicking_a_c_token_in_part2_selects_it_and_a_point_in_part3_moves_the_layer(app):
+    _, target, layers, pairs, _ = views(app)
+    click(target.similarity, {"x": "ignored", "y": 0.0, "index": 3})
+    assert app.state.token == 3 and app.controls.token.value == 3
+    assert app.results.bench.labels("C")[3] in pairs.main.figure.title
+    click(layers.points, {"x": 0.0, "y": 0.0, "index": 0})
+    assert app.state.layer == 0 and app.controls.layer.value == 0
+
+
+def test_the_token_picker_lists_text_c_and_counts_sit_beside_each_text(app):
+    labels = app.results.bench.labels("C")
+    assert [label for label, _ in app.controls.token.options] == [f"{k}: “{w}”" for k, w in enumerate(labels)]
+    count = app.controls.counts["C"].value
+    assert f"{len(labels) + 1} tokens · {len(labels)} analysed" in count
+
+
+def test_typing_a_new_text_runs_one_forward_pass_and_redraws(app):
+    norms, target, *_ = views(app)
+    passes = app.cache.forward_passes
+    app.controls.texts["C"].value = "The walrus said it was time to talk of ships."
+    assert app.cache.forward_passes == passes + 1
+    labels = reference(app)["C"][0]
+    assert list(target.similarity.x) == axis_labels(labels)
+    assert list(norms.heatmaps["C"].mark.column) == axis_labels(labels)
+    assert app.state.n_tokens == len(labels)
+    app.controls.texts["C"].value = app.state.text_c + " "  # a new text again
+    app.controls.texts["C"].value = "The walrus said it was time to talk of ships."  # seen before: cached
+    assert app.cache.forward_passes == passes + 2
+
+
+def test_a_shorter_text_c_pulls_the_selected_token_back_into_range(app):
+    app.state.token = app.state.n_tokens - 1
+    app.controls.texts["C"].value = "And his answer"
+    assert app.state.token == app.state.n_tokens - 1 < 5
+    assert app.controls.token.value == app.state.token
+
+
+def test_colour_limits_touch_only_the_colour_scales(app):
+    norms, _, _, pairs, sweep = views(app)
+    colours = pairs.main.mark.color
+    app.controls.pair_colours.value = (0.0, 0.5)
+    assert (pairs.main.colors.min, pairs.main.colors.max) == (0.0, 0.5)
+    assert pairs.main.mark.color is colours
+    app.controls.norm_colours.value = (0, 100)
+    values = norms.heatmaps["A"].mark.color
+    assert (norms.heatmaps["A"].colors.min, norms.heatmaps["A"].colors.max) == pytest.approx((values.min(), values.max()))
+    app.controls.sweep_colours.value = (10, 90)
+    low, high = np.percentile(sweep.heatmap.mark.color, [10, 90])
+    assert (sweep.heatmap.colors.min, sweep.heatmap.colors.max) == pytest.approx((low, high))
+
+
+def test_hook_point_and_skip_first_rerun_the_model(app):
+    norms, target, *_ = views(app)
+    app.controls.skip_first.value = False
+    assert app.state.n_tokens == len(reference(app, skip_first=False)["C"][0])
+    assert len(norms.heatmaps["A"].mark.column) == len(reference(app, skip_first=False)["A"][0])
+    app.controls.hook.value = "mlp_neurons"
+    ref = reference(app, hook="mlp_neurons", skip_first=False)
+    assert target.means.y.shape[1] == ref["A"][1].shape[-1] == 4 * app.loaded.d_model
+    assert "mlp_neurons (128 dims" in app.status.value
+
+
+def test_an_empty_text_shows_a_message_and_keeps_the_previous_results(app):
+    norms, *_ = views(app)
+    shown = norms.heatmaps["A"].mark.color.copy()
+    app.controls.texts["A"].value = "   "
+    assert "Text A is empty" in app.message.value and "mlprec-error" in app.message.value
+    np.testing.assert_array_equal(norms.heatmaps["A"].mark.color, shown)
+    assert "mlprec-ready" in app.status.value
+    app.controls.texts["A"].value = "A fresh start for text A, and more words."
+    assert app.message.value == ""
+
+
+def test_a_model_that_cannot_load_leaves_the_previous_one_working(app, tmp_path):
+    name = app.state.model
+    app.controls.model.value = str(tmp_path)  # a folder, but not a model
+    assert "holds no model" in app.message.value and "Still showing" in app.message.value
+    assert app.state.model == name and app.loaded.name == name
+    app.controls.layer.value = 0
+    assert "at layer 0" in app.views[1].similarity_figure.title
+
+
+def test_without_any_model_the_app_offers_the_installed_minilm(tmp_path):
+    app = Dashboard(model=str(tmp_path / "missing"))
+    assert "No folder at" in app.message.value
+    assert app.fallback.layout.display == "flex"
+    app.fallback.click()
+    assert app.loaded is not None and app.loaded.adapter.blocks == "encoder.layer"
+    assert "mlprec-ready" in app.status.value and app.message.value == ""
+    assert "[CLS]" not in app.results.bench.labels("A")
+
+
+def test_the_token_count_warns_when_a_text_is_cut_to_the_context(app):
+    long_text = " ".join(["I saw an aged aged man, a-sitting on a gate."] * 40)
+    app.controls.texts["B"].value = long_text
+    assert "cut to the model's context" in app.controls.counts["B"].value
+    assert "longer than the model's context" in app.message.value and "mlprec-notice" in app.message.value
