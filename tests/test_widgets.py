@@ -100,7 +100,9 @@ def test_alpha_reshapes_parts_2_to_5_from_cached_vectors(app):
     XA, XB, XC = (ref[name][1] for name in TEXT_NAMES)
     layer = app.state.layer
     np.testing.assert_allclose(
-        target.similarity.y, analysis.token_average_target(XA[layer], XB[layer], XC[layer], 2.5).target_cosines, atol=1e-6
+        target.similarity.y,
+        analysis.token_average_target(XA[layer], XB[layer], XC[layer], 2.5).target_cosines,
+        atol=1e-6,
     )
     np.testing.assert_allclose(layers.points.y, analysis.layer_sweep(XA, XB, XC, 2.5).max(axis=1), atol=1e-6)
     M, _ = analysis.max_pair_cosines(XA, XB, XC, 2.5)
@@ -164,7 +166,9 @@ def test_colour_limits_touch_only_the_colour_scales(app):
     assert pairs.main.mark.color is colours
     app.controls.norm_colours.value = (0, 100)
     values = norms.heatmaps["A"].mark.color
-    assert (norms.heatmaps["A"].colors.min, norms.heatmaps["A"].colors.max) == pytest.approx((values.min(), values.max()))
+    assert (norms.heatmaps["A"].colors.min, norms.heatmaps["A"].colors.max) == pytest.approx(
+        (values.min(), values.max())
+    )
     app.controls.sweep_colours.value = (10, 90)
     low, high = np.percentile(sweep.heatmap.mark.color, [10, 90])
     assert (sweep.heatmap.colors.min, sweep.heatmap.colors.max) == pytest.approx((low, high))

@@ -27,15 +27,26 @@ from .views.target import TargetView
 log = logging.getLogger(__name__)
 
 
-def model_choices(current: str) -> list[str]:
-    """Models offered in the picker: the operator's MLPREC_MODELS, else a few known ones."""
+def served() -> bool:
+    """True inside a kernel started by Voila (it sets VOILA_BASE_URL for its kernels)."""
+    return "VOILA_BASE_URL" in os.environ
+
+
+def model_choices(current: str) -> tuple[list[str], bool]:
+    """The models offered in the picker, and whether any other name may be typed.
+
+    The operator's MLPREC_MODELS (comma-separated) if set, else the starting model (and distilgpt2
+    outside Voila); the installed offline fallback is always offered. Served by Voila, only these
+    are allowed unless MLPREC_ALLOW_ANY_MODEL=1, so visitors cannot make the server download
+    arbitrary repositories; in JupyterLab any hub id or folder may be typed.
+    """
     listed = [name.strip() for name in os.environ.get("MLPREC_MODELS", "").split(",") if name.strip()]
-    choices = listed or [DEFAULT_MODEL, "distilgpt2"]
+    choices = listed or ([current] if served() else [current, DEFAULT_MODEL, "distilgpt2"])
     fallback = packaged_model()
-    for extra in (current, fallback):
-        if extra and extra not in choices:
-            choices.append(extra)
-    return choices
+    if fallback:
+        choices.append(fallback)
+    free = not served() or os.environ.get("MLPREC_ALLOW_ANY_MODEL", "").lower() in ("1", "true", "yes")
+    return list(dict.fromkeys(choices)), free
 
 
 class Dashboard:
@@ -47,7 +58,9 @@ class Dashboard:
 
     def __init__(self, model: str | None = None, *, background: bool = False, cache: ActivationCache | None = None):
         name = model or os.environ.get("MLPREC_MODEL") or DEFAULT_MODEL
-        self.state = AppState(model=name)
+        choices, free = model_choices(name)
+        self.state = AppState(model_choices=choices, free_model_entry=free, model=name)
+        self.state.on_refusal(self.report)
         self.results = Results()
         self.cache = cache or ActivationCache()
         self.loaded = None
@@ -55,7 +68,7 @@ class Dashboard:
         self.busy = False
         self._reverting = False
         self._loader: threading.Thread | None = None
-        self.controls = Controls(self.state, model_choices(name))
+        self.controls = Controls(self.state)
         self.status = HTML()
         self.status.add_class("mlprec-status")
         self.message = HTML()

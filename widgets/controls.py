@@ -36,7 +36,7 @@ def token_choice(index: int, label: str) -> str:
 class Controls:
     """Texts (applied on blur or with Apply), slice controls (Layer, Token, Alpha) and settings."""
 
-    def __init__(self, state: AppState, models: list[str]):
+    def __init__(self, state: AppState):
         self.state = state
         self.texts = {}
         self.counts = {}
@@ -75,15 +75,20 @@ class Controls:
         slices = HBox([self.layer, self.token, self.alpha], layout=Layout(flex_flow="row wrap", width="100%"))
         slices.add_class("mlprec-slices")
 
-        self.model = Combobox(
-            description="Model",
-            options=models,
-            ensure_option=False,
-            continuous_update=False,
-            placeholder="hub id or local folder",
-            style=WIDE,
-            layout=Layout(width="420px"),
-        )
+        if state.free_model_entry:
+            self.model = Combobox(
+                description="Model",
+                options=list(state.model_choices),
+                ensure_option=False,
+                continuous_update=False,
+                placeholder="hub id or local folder",
+                style=WIDE,
+                layout=Layout(width="420px"),
+            )
+        else:  # served: only the operator's list
+            self.model = Dropdown(
+                description="Model", options=list(state.model_choices), style=WIDE, layout=Layout(width="420px")
+            )
         self.model.add_class("mlprec-model")
         link((state, "model"), (self.model, "value"))
         self.hook = Dropdown(description="Hook point", options=list(HOOK_POINTS), style=WIDE)

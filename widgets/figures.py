@@ -93,9 +93,7 @@ class HeatmapFigure:
             bq.Axis(scale=self.rows, side="left", label=row_name, tick_style={"font-size": "11px"}),
         ]
         if colorbar:
-            axes.append(
-                bq.ColorAxis(scale=self.colors, side="right", num_ticks=5, tick_format=".3g")
-            )
+            axes.append(bq.ColorAxis(scale=self.colors, side="right", num_ticks=5, tick_format=".3g"))
         marks = [self.mark]
         self.marker = None
         if marker:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
-from traitlets import Bool, Float, HasTraits, Int, TraitError, Tuple, Unicode, validate
+from traitlets import Bool, Float, HasTraits, Int, List, TraitError, Tuple, Unicode, validate
 
 from core.models import HOOK_POINTS
 from core.texts import DEFAULT_TEXTS
@@ -19,8 +20,27 @@ class AppState(HasTraits):
     """What the user chose. ``token`` indexes the analysed tokens of Text C.
 
     ``n_layers`` and ``n_tokens`` are the bounds of the results on screen, kept by the Dashboard;
-    ``layer`` and ``token`` must lie within them.
+    ``layer`` and ``token`` must lie within them. ``model`` must be one of ``model_choices`` unless
+    ``free_model_entry``. A refused value raises TraitError, or, once a handler is registered with
+    ``on_refusal`` (the Dashboard does), is reported to it and the trait keeps its value.
     """
+
+    def __init__(self, **kwargs):
+        self._refusal_handlers: list[Callable[[str], None]] = []
+        super().__init__(**kwargs)
+
+    def on_refusal(self, handler: Callable[[str], None]) -> None:
+        self._refusal_handlers.append(handler)
+
+    def _refuse(self, name: str, message: str):
+        if not self._refusal_handlers:
+            raise TraitError(message)
+        for handler in self._refusal_handlers:
+            handler(message)
+        return getattr(self, name)
+
+    model_choices = List(Unicode())
+    free_model_entry = Bool(True)
 
     model = Unicode("gpt2")
     text_a = Unicode(DEFAULT_TEXTS["A"])
@@ -42,15 +62,17 @@ class AppState(HasTraits):
     def _layer_in_range(self, proposal):
         layer = proposal["value"]
         if layer < 0 or (self.n_layers and layer >= self.n_layers):
-            raise TraitError(f"Layer {layer} is out of range: this model has layers 0 to {max(self.n_layers - 1, 0)}.")
+            return self._refuse(
+                "layer", f"Layer {layer} is out of range: this model has layers 0 to {max(self.n_layers - 1, 0)}."
+            )
         return layer
 
     @validate("token")
     def _token_in_range(self, proposal):
         token = proposal["value"]
         if token < 0 or (self.n_tokens and token >= self.n_tokens):
-            raise TraitError(
-                f"Token {token} is out of range: Text C has analysed tokens 0 to {max(self.n_tokens - 1, 0)}."
+            return self._refuse(
+                "token", f"Token {token} is out of range: Text C has analysed tokens 0 to {max(self.n_tokens - 1, 0)}."
             )
         return token
 
@@ -58,28 +80,43 @@ class AppState(HasTraits):
     def _alpha_finite(self, proposal):
         alpha = proposal["value"]
         if not math.isfinite(alpha):
-            raise TraitError(f"Alpha must be a finite number, got {alpha}.")
+            return self._refuse("alpha", f"Alpha must be a finite number, got {alpha}.")
         return alpha
 
     @validate("hook")
     def _known_hook(self, proposal):
         if proposal["value"] not in HOOK_POINTS:
-            raise TraitError(f"Unknown hook point '{proposal['value']}': choose one of {', '.join(HOOK_POINTS)}.")
+            return self._refuse(
+                "hook", f"Unknown hook point '{proposal['value']}': choose one of {', '.join(HOOK_POINTS)}."
+            )
         return proposal["value"]
 
     @validate("norm_percentiles", "sweep_percentiles")
     def _percentiles(self, proposal):
         low, high = proposal["value"]
         if not (0 <= low < high <= 100):
-            raise TraitError(f"Colour percentiles must satisfy 0 <= low < high <= 100, got {low} and {high}.")
+            return self._refuse(
+                proposal["trait"].name, f"Colour percentiles must satisfy 0 <= low < high <= 100, got {low} and {high}."
+            )
         return (float(low), float(high))
 
     @validate("pair_limits")
     def _limits(self, proposal):
         low, high = proposal["value"]
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise TraitError(f"Colour limits must be finite with low < high, got {low} and {high}.")
+            return self._refuse("pair_limits", f"Colour limits must be finite with low < high, got {low} and {high}.")
         return (float(low), float(high))
+
+    @validate("model")
+    def _allowed_model(self, proposal):
+        name = proposal["value"].strip()
+        if not name:
+            return self._refuse("model", "No model given: choose one from the list.")
+        if not self.free_model_entry and name not in self.model_choices:
+            return self._refuse(
+                "model", f"Model “{name}” is not offered on this server: choose one of {', '.join(self.model_choices)}."
+            )
+        return name
 
     def texts(self) -> dict[str, str]:
         return {"A": self.text_a, "B": self.text_b, "C": self.text_c}
