@@ -1,0 +1,235 @@
+"""Browser benchmark of the served dashboard (Voila + headless Chromium), not a test.
+
+    .venv/bin/python benchmarks/bench_browser.py [--runs 5] [--steps 20] [--no-large]
+
+For each model served from disk (a tiny 4-layer GPT-2, and a GPT-2-small-shaped one: 12 layers, 768 wide,
+12 heads, random weights, the tests' small BPE vocabulary) it measures
+
+(a) page load -> first figures drawn: from navigation start to the moment the status shows `.mlprec-ready`,
+    Part 5's heatmap has its cells and Part 2's titles name a layer (checked in the page every animation
+    frame, timed with performance.now(), whose zero is the navigation start). One fresh page, hence one
+    fresh Voila kernel (Python start, imports, model load, forward passes, analysis), per run.
+(b) Layer step -> figures updated: ArrowRight/ArrowLeft on the focused Layer handle, bouncing between the
+    first and last layer; timed in the page from the keydown event to the DOM mutation after which
+    "part2": all three Part 2 titles say "at layer N", and
+    "all_views": also Part 4's main title says so and Part 5's table highlights row N.
+
+Writes benchmarks/results/browser.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser import READY_JS, VIEWPORT, VoilaServer, launch_chromium, leave  # noqa: E402
+from tests.tiny import build_gpt2  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+
+# Installed before any page script: records window.__mlprecReadyAt (ms since navigation start).
+READY_PROBE = f"""(() => {{
+  if (location.protocol !== 'http:') return;
+  const ready = {READY_JS};
+  const poll = () => {{
+    let ok = false;
+    try {{ ok = ready(); }} catch (e) {{}}
+    if (ok) window.__mlprecReadyAt = performance.now(); else requestAnimationFrame(poll);
+  }};
+  requestAnimationFrame(poll);
+}})();"""
+
+# Arms one measurement: t0 at the next keydown, then a MutationObserver notes when the views show `layer`.
+ARM_STEP = """(layer) => {
+  const sections = document.querySelectorAll('.mlprec-section');
+  const probe = {t0: null, part2: null, all: null, done: false};
+  window.__mlprecStep = probe;
+  const part2 = () => {
+    const t = [...sections[1].querySelectorAll('text.mainheading')].map(e => e.textContent);
+    return t.length === 3 && t.every(s => s.includes(`at layer ${layer}`));
+  };
+  const rest = () => {
+    const p4 = sections[3].querySelector('text.mainheading');
+    const row = document.querySelector('.mlprec-pairs-table tr.mlprec-current td');
+    return p4 && p4.textContent.includes(`at layer ${layer}`) && row && row.textContent.trim() === String(layer);
+  };
+  const check = () => {
+    if (probe.t0 === null || probe.done) return;
+    const now = performance.now();
+    if (probe.part2 === null && part2()) probe.part2 = now - probe.t0;
+    if (probe.part2 !== null && probe.all === null && rest()) probe.all = now - probe.t0;
+    if (probe.all !== null) { probe.done = true; observer.disconnect(); }
+  };
+  const observer = new MutationObserver(check);
+  observer.observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+  document.addEventListener('keydown', () => { probe.t0 = performance.now(); }, {capture: true, once: true});
+}"""
+
+
+def summary(values: list[float]) -> dict:
+    return {
+        "runs": [round(v, 4) for v in values],
+        "median": round(statistics.median(values), 4),
+        "p90": round(float(np.percentile(values, 90)), 4),
+        "min": round(min(values), 4),
+        "max": round(max(values), 4),
+    }
+
+
+def measure_loads(browser, url: str, runs: int, timeout_s: float) -> list[float]:
+    """Seconds from navigation start to the first figures drawn, one fresh page (and kernel) per run."""
+    seconds = []
+    for run in range(runs):
+        context = browser.new_context(viewport=dict(VIEWPORT))
+        context.add_init_script(READY_PROBE)
+        page = context.new_page()
+        try:
+            page.goto(url, wait_until="commit", timeout=60_000)
+            page.wait_for_function("() => window.__mlprecReadyAt !== undefined", timeout=timeout_s * 1000, polling=200)
+            seconds.append(page.evaluate("() => window.__mlprecReadyAt") / 1000)
+            print(f"  load {run + 1}/{runs}: {seconds[-1]:.2f} s", flush=True)
+        finally:
+            leave(page)
+            context.close()
+    return seconds
+
+
+def measure_steps(browser, url: str, steps: int, timeout_s: float) -> dict:
+    """Milliseconds from a Layer key press to the updated views, ``steps`` presses on one page.
+
+    Also returns the dashboard's status line (model, layers, token counts) as ``status``.
+    """
+    context = browser.new_context(viewport=dict(VIEWPORT))
+    context.add_init_script(READY_PROBE)
+    page = context.new_page()
+    part2, views = [], []
+    status = ""
+    try:
+        page.goto(url, wait_until="commit", timeout=60_000)
+        page.wait_for_function("() => window.__mlprecReadyAt !== undefined", timeout=timeout_s * 1000, polling=200)
+        status = page.locator(".mlprec-status").inner_text().strip()
+        handle = page.locator(".mlprec-layer .noUi-handle")
+        layer = int(float(handle.get_attribute("aria-valuenow")))
+        last = int(float(handle.get_attribute("aria-valuemax")))
+        direction = -1 if layer == last else 1
+        page.wait_for_timeout(500)  # let the first render settle
+        for _ in range(steps):
+            if not 0 <= layer + direction <= last:
+                direction = -direction
+            layer += direction
+            page.evaluate(ARM_STEP, layer)
+            handle.press("ArrowRight" if direction > 0 else "ArrowLeft")
+            page.wait_for_function("() => window.__mlprecStep.done", timeout=30_000, polling=20)
+            probe = page.evaluate("() => window.__mlprecStep")
+            part2.append(probe["part2"])
+            views.append(probe["all"])
+            page.wait_for_timeout(150)  # stragglers (tooltips, transitions) must not leak into the next step
+        print(f"  {steps} layer steps: part2 median {statistics.median(part2):.0f} ms", flush=True)
+    finally:
+        leave(page)
+        context.close()
+    return {"part2": part2, "all_views": views, "status": status}
+
+
+def bench_model(browser, label: str, folder: Path, runs: int, steps: int, timeout_s: float) -> dict:
+    print(f"{label}: serving {folder}", flush=True)
+    log = RESULTS / f"voila-{label}.log"
+    with VoilaServer(folder, log, startup_timeout=60, cull_idle_s=20) as server:
+        started = time.perf_counter()
+        loads = measure_loads(browser, server.url, runs, timeout_s)
+        step_ms = measure_steps(browser, server.url, steps, timeout_s)
+        wall = time.perf_counter() - started
+    return {
+        "model_dir": str(folder),
+        "page_load_to_first_figures_s": summary(loads),
+        "layer_step_to_part2_titles_ms": summary(step_ms["part2"]),
+        "layer_step_to_all_views_ms": summary(step_ms["all_views"]),
+        "status_line": step_ms["status"],
+        "wall_s": round(wall, 1),
+    }
+
+
+def machine() -> dict:
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        version = browser.version
+        browser.close()
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "chromium": version,
+        "viewport": VIEWPORT,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="page loads per model (default 5)")
+    parser.add_argument("--steps", type=int, default=20, help="layer steps per model (default 20)")
+    parser.add_argument("--no-large", action="store_true", help="skip the GPT-2-small-shaped model")
+    parser.add_argument("--timeout", type=float, default=240, help="seconds allowed for one page load")
+    parser.add_argument("--out", type=Path, default=RESULTS / "browser.json")
+    args = parser.parse_args(argv)
+
+    from playwright.sync_api import sync_playwright
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    report = {"format": 1, "benchmark": "browser", "machine": machine(), "models": {}}
+    with tempfile.TemporaryDirectory(prefix="mlprec-bench-") as scratch:
+        models = [("tiny-gpt2", "4 layers, 32 wide, 4 heads", {})]
+        if not args.no_large:
+            models.append(
+                (
+                    "gpt2-small-shaped",
+                    "12 layers, 768 wide, 12 heads, 1024 positions (random weights)",
+                    dict(n_layer=12, n_embd=768, n_head=12, n_positions=1024),
+                )
+            )
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            try:
+                for label, shape, config in models:
+                    started = time.perf_counter()
+                    folder = build_gpt2(Path(scratch) / label, **config)
+                    print(f"{label}: built in {time.perf_counter() - started:.1f} s", flush=True)
+                    result = bench_model(browser, label, folder, args.runs, args.steps, args.timeout)
+                    result["shape"] = shape
+                    report["models"][label] = result
+            finally:
+                browser.close()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+    print()
+    print(f"{'model':<20} {'load->figures (s)':>18} {'step->Part 2 (ms)':>26} {'step->all views (ms)':>26}")
+    print(f"{'':<20} {'median':>18} {'median':>12} {'p90':>13} {'median':>12} {'p90':>13}")
+    for label, result in report["models"].items():
+        load = result["page_load_to_first_figures_s"]
+        part2 = result["layer_step_to_part2_titles_ms"]
+        views = result["layer_step_to_all_views_ms"]
+        print(
+            f"{label:<20} {load['median']:>18.2f} {part2['median']:>12.0f} {part2['p90']:>13.0f} "
+            f"{views['median']:>12.0f} {views['p90']:>13.0f}"
+        )
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
