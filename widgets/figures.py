@@ -69,7 +69,8 @@ class HeatmapFigure:
         colorbar: bool = True,
         marker: bool = False,
     ):
-        self.rows = bq.OrdinalScale(reverse=not rows_up)
+        self.rows_up = rows_up
+        self.rows = bq.OrdinalScale()
         self.columns = bq.OrdinalScale()
         self.colors = bq.ColorScale(scheme=HEATMAP_SCHEME, min=0.0, max=1.0)
         self.mark = TokenGrid(
@@ -114,12 +115,16 @@ class HeatmapFigure:
 
     def show(self, rows: Sequence[str], columns: Sequence[str], values: np.ndarray) -> None:
         """Draw ``values`` [len(rows), len(columns)] under the given (unique) labels."""
+        rows, columns = list(rows), list(columns)
         with self.mark.hold_sync():  # colours first: bqplot checks rows and columns against them
             self.mark.color = np.asarray(values, dtype=np.float64)
-            self.mark.row = np.asarray(rows, dtype=object)
-            self.mark.column = np.asarray(columns, dtype=object)
-        self.rows.domain = list(rows)
-        self.columns.domain = list(columns)
+            if list(self.mark.row) != rows:  # labels are re-sent only when they change
+                self.mark.row = np.asarray(rows, dtype=object)
+            if list(self.mark.column) != columns:
+                self.mark.column = np.asarray(columns, dtype=object)
+        # A vertical OrdinalScale puts the first domain entry at the bottom.
+        self.rows.domain = rows if self.rows_up else rows[::-1]
+        self.columns.domain = columns
 
     def limits(self, low: float, high: float) -> None:
         """Colour limits; a degenerate range is widened so the scale stays valid."""

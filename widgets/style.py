@@ -17,6 +17,6 @@ STYLE = """<style>
 .mlprec-count { font-size: 0.9em; color: var(--jp-ui-font-color2, #555); padding-left: 8px; }
 .mlprec-table { border-collapse: collapse; font-size: 0.9em; }
 .mlprec-table td, .mlprec-table th { padding: 1px 8px; text-align: left; white-space: pre; }
-.mlprec-current { background: var(--jp-brand-color3, #c8e1ff); color: var(--jp-ui-font-color0, #000); font-weight: bold; }
+.mlprec-current { background: rgba(255, 127, 14, 0.35); font-weight: bold; }
 .mlprec-section { width: 100%; }
 </style>"""

@@ -39,4 +39,4 @@ class NormsView(View):
                 heatmap.show(rows, axis_labels(bench.labels(name)), bench.norms[name])
             low, high = percentile_limits(bench.norms[name], self.state.norm_percentiles)
             heatmap.limits(low, high)
-            heatmap.figure.title = f"Norms of text {name} (dark {low:.3g} → light {high:.3g})"
+            heatmap.figure.title = f"Text {name}: norms {low:.3g} (dark) to {high:.3g} (light)"

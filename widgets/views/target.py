@@ -34,7 +34,7 @@ class TargetView(View):
             marks=[self.means],
             axes=[
                 bq.Axis(scale=dims, label="Embedding dimension"),
-                bq.Axis(scale=values, side="left", label="Value"),
+                bq.Axis(scale=values, side="left", label="Value", label_offset="55px", tick_format=".2~g"),
             ],
             legend_location="top-right",
         )
@@ -44,15 +44,15 @@ class TargetView(View):
             y=np.zeros(1),
             scales={"x": sx, "y": sy},
             default_size=16,
-            colors=["#333333"],
-            opacities=[0.5],
+            colors=["#2a9d8f"],
+            opacities=[0.7],
         )
         self.scatter_figure = figure(
             "Mean A vs mean B",
             marks=[self.scatter],
             axes=[
-                bq.Axis(scale=sx, label="Mean vector A"),
-                bq.Axis(scale=sy, side="left", label="Mean vector B"),
+                bq.Axis(scale=sx, label="Mean vector A", tick_format=".2~g"),
+                bq.Axis(scale=sy, side="left", label="Mean vector B", label_offset="55px", tick_format=".2~g"),
             ],
         )
         self.tokens = tokens = bq.OrdinalScale()
