@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .labels import readable_labels
 from .models import LoadedModel, check_hook
 
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB of cached vectors
@@ -24,7 +25,7 @@ class TextActivations:
     """One text's hooked vectors at every layer.
 
     ``token_ids`` [n_tokens] and ``labels`` (the decoding of each single token) cover every input
-    position fed to the model; ``special`` [n_tokens] marks tokens the tokenizer added;
+    position fed to the model, ``readable`` is the same labels made legible (core.labels); ``special`` [n_tokens] marks tokens the tokenizer added;
     ``vectors`` is float32 [n_layers, n_tokens, d]. ``n_tokens_full`` counts the tokens before
     truncation to the model's context.
     """
@@ -36,6 +37,7 @@ class TextActivations:
     special: np.ndarray
     vectors: np.ndarray
     n_tokens_full: int
+    readable: tuple[str, ...] = ()
 
     @property
     def truncated(self) -> bool:
@@ -90,7 +92,10 @@ def hooked(model: LoadedModel, hook: str) -> Iterator[list]:
 
 
 def tokenize(model: LoadedModel, text: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Token ids [n] and special-token mask [n] of ``text`` cut to the context, and the uncut count."""
+    """Token ids [n] and special-token mask [n] of ``text`` cut to the context, and the uncut count.
+
+    (Tokenizing twice only when the text is too long is cheaper than asking for overflow.)
+    """
     from transformers.utils import logging as hf_logging
 
     tokenizer = model.tokenizer
@@ -115,11 +120,20 @@ def capture(model: LoadedModel, text: str, hook: str = "mlp_out") -> TextActivat
     if len(ids) == 0:
         raise TextError("The text is empty: type a few words.")
     labels = tuple(model.tokenizer.decode([int(i)]) for i in ids)
+    readable = tuple(readable_labels(text, labels, _offsets(model, text, len(ids))))
     input_ids = torch.as_tensor(ids, device=model.device)[None, :]
     with hooked(model, hook) as store, torch.inference_mode():
         model.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
     vectors = torch.stack(store).to(device="cpu", dtype=torch.float32).numpy()
-    return TextActivations(text, hook, ids, labels, special, vectors, n_full)
+    return TextActivations(text, hook, ids, labels, special, vectors, n_full, readable)
+
+
+def _offsets(model: LoadedModel, text: str, n_tokens: int) -> list[tuple[int, int]] | None:
+    """Character span of each of the first ``n_tokens`` tokens (fast tokenizers only; else None)."""
+    if not getattr(model.tokenizer, "is_fast", False):
+        return None
+    spans = model.tokenizer(text, return_offsets_mapping=True)["offset_mapping"]
+    return [tuple(span) for span in spans[:n_tokens]] if len(spans) >= n_tokens else None
 
 
 class ActivationCache:

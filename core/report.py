@@ -67,7 +67,7 @@ def build_report(request: ReportRequest, model: LoadedModel | None = None) -> di
         "alpha": float(alpha),
         "skip_first": request.skip_first,
         "n_layers": model.n_layers,
-        "tokens": {name: bench.labels(name) for name in TEXT_NAMES},
+        "tokens": {name: bench.texts[name].labels for name in TEXT_NAMES},
         "norms": {name: bench.norms[name].tolist() for name in TEXT_NAMES},
         "mean_cosine": target.mean_cosine,
         "target_cosines": target.target_cosines.tolist(),

@@ -21,12 +21,14 @@ DEFAULT_TEXTS: Mapping[str, str] = {
 
 @dataclass(frozen=True)
 class AnalysedText:
-    """One text's analysed tokens: ``labels`` [n] and vectors ``X`` [n_layers, n, d] float32."""
+    """One text's analysed tokens: ``labels`` [n] (decoded), ``readable`` [n] (legible, for display)
+    and vectors ``X`` [n_layers, n, d] float32."""
 
     name: str
     labels: list[str]
     X: np.ndarray
     activations: TextActivations
+    readable: list[str]
 
     @property
     def truncated(self) -> bool:
@@ -48,13 +50,14 @@ def analyse_text(
     except TextError as err:
         raise TextError(f"Text {name}: {err}") from None
     labels, X = activations.analysed(skip_first)
+    readable = [activations.readable[p] for p in activations.positions(skip_first)]
     if not labels:
         hint = " or turn off skip-first" if skip_first else ""
         raise TextError(
             f"Text {name} has {len(activations.token_ids)} token(s) and none is left to analyse: "
             f"type a longer text{hint}."
         )
-    return AnalysedText(name, labels, X, activations)
+    return AnalysedText(name, labels, X, activations, readable)
 
 
 def analyse_texts(

@@ -43,7 +43,8 @@ class Workbench:
         return self.model.n_layers
 
     def labels(self, name: str) -> list[str]:
-        return self.texts[name].labels
+        """Readable labels of text ``name``'s analysed tokens (for display)."""
+        return self.texts[name].readable
 
     def X(self, name: str) -> np.ndarray:
         """Vectors of text ``name``: [n_layers, n_analysed, d] float32."""
