@@ -220,3 +220,27 @@ def test_the_token_count_warns_when_a_text_is_cut_to_the_context(app):
     app.controls.texts["B"].value = long_text
     assert "cut to the model's context" in app.controls.counts["B"].value
     assert "longer than the model's context" in app.message.value and "mlprec-notice" in app.message.value
+
+
+def test_a_huge_heatmap_is_drawn_as_pooled_blocks_that_keep_every_maximum():
+    from widgets.figures import MAX_CELLS, MAX_TICKS, HeatmapFigure
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(1000, 700))
+    labels_a = [f"a{i}" for i in range(1000)]
+    labels_b = [f"b{j}" for j in range(700)]
+    heatmap = HeatmapFigure("", "A", "B", "Cosine", rows_up=False, marker=True)
+    heatmap.show(labels_a, labels_b, values)
+    drawn = heatmap.mark.color
+    assert drawn.size <= MAX_CELLS and drawn.max() == values.max()
+    i, j = np.unravel_index(values.argmax(), values.shape)
+    rows, columns = heatmap.data_ranges(*heatmap.cell(i, j))
+    assert i in rows and j in columns
+    assert drawn[heatmap.cell(i, j)] == values.max()
+    first = heatmap.data_ranges(0, 0)[0]
+    assert heatmap.mark.row[0] == f"a0…a{first.stop - 1}"
+    heatmap.mark_cell(i, j)
+    assert heatmap.marker.y[0] == heatmap.mark.row[heatmap.cell(i, j)[0]]
+    assert len(heatmap.column_axis.tick_values) <= MAX_TICKS
+    heatmap.show(labels_a[:10], labels_b[:10], values[:10, :10])  # small again: every cell, every tick
+    assert heatmap.mark.color.shape == (10, 10) and heatmap.column_axis.tick_values is None

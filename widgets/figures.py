@@ -11,6 +11,8 @@ from ipywidgets import Layout
 from traittypes import Array
 
 HEATMAP_SCHEME = "magma"
+MAX_CELLS = 20_000  # GridHeatMap draws one SVG rect per cell: beyond this, blocks are pooled
+MAX_TICKS = 60  # tick labels per axis, at most
 ACCENT = "#1f9e89"  # marks the best / recommended element
 SELECTED = "#ff7f0e"  # marks the user's current choice
 
@@ -28,6 +30,29 @@ def axis_labels(labels: Sequence[str]) -> list[str]:
         seen[text] = count + 1
         out.append(text + "\u200b" * count)
     return out
+
+
+def blocks(n: int, count: int) -> list[tuple[int, int]]:
+    """``range(n)`` cut into ``count`` contiguous (start, stop) blocks of near-equal size."""
+    edges = np.linspace(0, n, count + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def block_max(values: np.ndarray, row_blocks, column_blocks) -> np.ndarray:
+    """Maximum of ``values`` [R, C] over each (row block, column block): [len(row_blocks), len(column_blocks)]."""
+    if len(row_blocks) == values.shape[0] and len(column_blocks) == values.shape[1]:
+        return values
+    rows = np.maximum.reduceat(values, [a for a, _ in row_blocks], axis=0)
+    return np.maximum.reduceat(rows, [a for a, _ in column_blocks], axis=1)
+
+
+def block_labels(labels: Sequence[str], spans) -> list[str]:
+    """One label per block: the token itself, or "first…last" for a block of several."""
+    return [labels[a] if b - a == 1 else f"{labels[a]}…{labels[b - 1]}" for a, b in spans]
+
+
+def _find(spans, index: int) -> int:
+    return int(np.searchsorted([b for _, b in spans], index, side="right"))
 
 
 def figure(title: str = "", height: int = 300, min_width: int = 260, **kwargs) -> bq.Figure:
@@ -84,15 +109,11 @@ class HeatmapFigure:
             stroke="transparent",
             null_color="#888888",
         )
-        axes = [
-            bq.Axis(
-                scale=self.columns,
-                label=column_name,
-                tick_rotate=-50,
-                tick_style={"font-size": "11px"},
-            ),
-            bq.Axis(scale=self.rows, side="left", label=row_name, tick_style={"font-size": "11px"}),
-        ]
+        self.column_axis = bq.Axis(
+            scale=self.columns, label=column_name, tick_rotate=-50, tick_style={"font-size": "11px"}
+        )
+        self.row_axis = bq.Axis(scale=self.rows, side="left", label=row_name, tick_style={"font-size": "11px"})
+        axes = [self.column_axis, self.row_axis]
         if colorbar:
             axes.append(bq.ColorAxis(scale=self.colors, side="right", num_ticks=5, tick_format=".3g"))
         marks = [self.mark]
@@ -114,10 +135,19 @@ class HeatmapFigure:
         self.figure = figure(title, height=height, marks=marks, axes=axes, fig_margin=margin)
 
     def show(self, rows: Sequence[str], columns: Sequence[str], values: np.ndarray) -> None:
-        """Draw ``values`` [len(rows), len(columns)] under the given (unique) labels."""
-        rows, columns = list(rows), list(columns)
+        """Draw ``values`` [len(rows), len(columns)] with the given labels (repeats allowed).
+
+        Beyond MAX_CELLS cells (one SVG rect each), contiguous blocks of rows and columns are shown as
+        one cell holding their maximum, labelled "first…last".
+        """
+        values = np.asarray(values, dtype=np.float64)
+        self.row_blocks = blocks(len(rows), self._plan(len(rows), len(columns))[0])
+        self.column_blocks = blocks(len(columns), self._plan(len(rows), len(columns))[1])
+        pooled = block_max(values, self.row_blocks, self.column_blocks)
+        rows = axis_labels(block_labels(rows, self.row_blocks))
+        columns = axis_labels(block_labels(columns, self.column_blocks))
         with self.mark.hold_sync():  # colours first: bqplot checks rows and columns against them
-            self.mark.color = np.asarray(values, dtype=np.float64)
+            self.mark.color = pooled
             if list(self.mark.row) != rows:  # labels are re-sent only when they change
                 self.mark.row = np.asarray(rows, dtype=object)
             if list(self.mark.column) != columns:
@@ -125,6 +155,26 @@ class HeatmapFigure:
         # A vertical OrdinalScale puts the first domain entry at the bottom.
         self.rows.domain = rows if self.rows_up else rows[::-1]
         self.columns.domain = columns
+        self._row_labels, self._column_labels = rows, columns
+        for axis, labels in ((self.column_axis, columns), (self.row_axis, rows)):
+            step = max(1, len(labels) // MAX_TICKS + (len(labels) % MAX_TICKS > 0))
+            axis.tick_values = np.asarray(labels[::step], dtype=object) if step > 1 else None
+
+    @staticmethod
+    def _plan(n_rows: int, n_columns: int) -> tuple[int, int]:
+        """How many row and column blocks to draw so that at most MAX_CELLS cells remain."""
+        if n_rows * n_columns <= MAX_CELLS:
+            return n_rows, n_columns
+        row_blocks = min(n_rows, max(int(MAX_CELLS**0.5), MAX_CELLS // n_columns))
+        return row_blocks, min(n_columns, MAX_CELLS // row_blocks)
+
+    def cell(self, row: int, column: int) -> tuple[int, int]:
+        """The drawn cell (row block, column block) holding data cell (row, column)."""
+        return _find(self.row_blocks, row), _find(self.column_blocks, column)
+
+    def data_ranges(self, row_block: int, column_block: int) -> tuple[range, range]:
+        """The data rows and columns behind a drawn cell."""
+        return range(*self.row_blocks[row_block]), range(*self.column_blocks[column_block])
 
     def limits(self, low: float, high: float) -> None:
         """Colour limits; a degenerate range is widened so the scale stays valid."""
@@ -134,10 +184,12 @@ class HeatmapFigure:
             self.colors.min = float(low)
             self.colors.max = float(high)
 
-    def mark_cell(self, row: str, column: str) -> None:
+    def mark_cell(self, row: int, column: int) -> None:
+        """Put the marker on the drawn cell that holds data cell (row, column)."""
+        row_block, column_block = self.cell(row, column)
         with self.marker.hold_sync():
-            self.marker.x = np.array([column], dtype=object)
-            self.marker.y = np.array([row], dtype=object)
+            self.marker.x = np.array([self._column_labels[column_block]], dtype=object)
+            self.marker.y = np.array([self._row_labels[row_block]], dtype=object)
             self.marker.visible = True
 
 

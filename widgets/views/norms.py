@@ -6,7 +6,7 @@ from ipywidgets import GridBox, Layout
 
 from core.texts import TEXT_NAMES
 
-from ..figures import HeatmapFigure, axis_labels, percentile_limits
+from ..figures import HeatmapFigure, percentile_limits
 from .base import View
 
 
@@ -36,7 +36,7 @@ class NormsView(View):
         for name, heatmap in self.heatmaps.items():
             if "data" in changed:
                 rows = [str(layer) for layer in range(bench.n_layers)]
-                heatmap.show(rows, axis_labels(bench.labels(name)), bench.norms[name])
+                heatmap.show(rows, bench.labels(name), bench.norms[name])
             low, high = percentile_limits(bench.norms[name], self.state.norm_percentiles)
             heatmap.limits(low, high)
             heatmap.figure.title = f"Text {name}: norms {low:.3g} (dark) to {high:.3g} (light)"

@@ -7,7 +7,7 @@ from ipywidgets import GridBox, Layout
 
 from core.analysis import best_pair
 
-from ..figures import HeatmapFigure, axis_labels
+from ..figures import HeatmapFigure
 from .base import View
 
 OVERVIEW_TOKENS = 4
@@ -46,7 +46,7 @@ class PairsView(View):
         matrix = bench.pair_matrix(state.layer, token, state.alpha)
         i, j = best_pair(matrix)
         heatmap.show(rows, columns, matrix)
-        heatmap.mark_cell(rows[i], columns[j])
+        heatmap.mark_cell(i, j)
         word = bench.labels("C")[token]
         pair = f"(“{bench.labels('A')[i]}”, “{bench.labels('B')[j]}”)"
         if long_title:
@@ -62,8 +62,7 @@ class PairsView(View):
             heatmap.limits(*limits)
         if changed <= set(self.visual_traits):
             return
-        rows = axis_labels(self.bench.labels("A"))
-        columns = axis_labels(self.bench.labels("B"))
+        rows, columns = self.bench.labels("A"), self.bench.labels("B")
         self._draw(self.main, self.state.token, rows, columns, long_title=True)
         if changed & {"data", "layer", "alpha"}:
             for heatmap, token in zip(self.overview, overview_tokens(len(self.bench.labels("C"))), strict=True):

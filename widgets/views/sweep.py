@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import html
 
+import numpy as np
 from ipywidgets import HTML, HBox, Layout
 
-from ..figures import HeatmapFigure, axis_labels, percentile_limits
+from ..figures import HeatmapFigure, percentile_limits
 from .base import View
 
 
@@ -38,24 +39,29 @@ class SweepView(View):
 
     def _clicked(self, mark, event):
         cell = event.get("data", {})
-        layer, token = cell.get("rowNum"), cell.get("columnNum")
-        if layer is not None and token is not None:
-            with self.state.hold_trait_notifications():
-                self.state.layer = int(layer)
-                self.state.token = int(token)
+        row, column = cell.get("rowNum"), cell.get("columnNum")
+        if row is None or column is None or self.bench is None:
+            return
+        layers, tokens = self.heatmap.data_ranges(int(row), int(column))
+        best, _ = self.bench.max_pairs(self.state.alpha)
+        layer = layers.start
+        token = tokens.start + int(np.argmax(best[layer, tokens.start : tokens.stop]))  # a pooled cell: its best token
+        with self.state.hold_trait_notifications():
+            self.state.layer = layer
+            self.state.token = token
 
     def refresh(self, changed):
         bench, state = self.bench, self.state
         best, pairs = bench.max_pairs(state.alpha)
         rows = [str(layer) for layer in range(bench.n_layers)]
-        columns = axis_labels(bench.labels("C"))
+        columns = bench.labels("C")
         if changed & {"data", "alpha"}:
             self.heatmap.show(rows, columns, best)
         if changed & {"data", "alpha", "sweep_percentiles"}:
             self.heatmap.limits(*percentile_limits(best, state.sweep_percentiles))
         if changed <= set(self.visual_traits):
             return
-        self.heatmap.mark_cell(rows[state.layer], columns[state.token])
+        self.heatmap.mark_cell(state.layer, state.token)
         self.table.value = self._table(best, pairs)
 
     def _table(self, best, pairs) -> str:
