@@ -49,6 +49,11 @@ class View:
     def bench(self):
         return self.results.bench
 
+    @property
+    def vectors(self) -> str:
+        """What the vectors are, for titles: the hook point and its width, e.g. "mlp_out, 768 dims"."""
+        return f"{self.bench.hook}, {self.bench.X('A').shape[-1]} dims"
+
     def build(self) -> list[Widget]:
         raise NotImplementedError
 

@@ -80,6 +80,7 @@ class LayersView(View):
                 self.layers.min, self.layers.max = -0.5, len(layers) - 0.5
             self._layer_axis.tick_values = layers
             padded(self.cos, cosines)
+            self.figure.title = f"Recommended token at each layer ({self.vectors})"
         layer = self.state.layer
         with self.current.hold_sync():
             self.current.x = np.array([float(layer)])

@@ -57,6 +57,7 @@ class SweepView(View):
         columns = bench.labels("C")
         if changed & {"data", "alpha"}:
             self.heatmap.show(rows, columns, best)
+            self.heatmap.figure.title = f"Max similarity to the target ({self.vectors})"
         if changed & {"data", "alpha", "sweep_percentiles"}:
             self.heatmap.limits(*percentile_limits(best, state.sweep_percentiles))
         if changed <= set(self.visual_traits):

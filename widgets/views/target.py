@@ -118,7 +118,7 @@ class TargetView(View):
             with self.scatter.hold_sync():
                 self.scatter.x = result.mean_a
                 self.scatter.y = result.mean_b
-            self.means_figure.title = f"Mean vectors at layer {state.layer}"
+            self.means_figure.title = f"Mean vectors at layer {state.layer} ({self.vectors})"
             self.scatter_figure.title = f"Mean A vs mean B at layer {state.layer} (S_AB = {result.mean_cosine:.2f})"
             self.tokens.domain = list(labels)
             padded(self.cos, result.target_cosines)
