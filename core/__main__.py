@@ -1,4 +1,8 @@
-"""Command line: ``python -m core report [options] --json OUT.json`` (see SPEC.md)."""
+"""Command line: ``python -m core report [options] --json OUT.json`` (see SPEC.md and core/report.py).
+
+Report format: 2 when any of --top-k, --permutations, --seed, --token, --center is given, else 1 (SPEC.md's
+format, byte for byte the same fields as before format 2 existed); ``--format 1|2`` says it explicitly.
+"""
 
 from __future__ import annotations
 
@@ -36,11 +40,33 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--hook", default="mlp_out", help=f"one of {', '.join(HOOK_POINTS)}")
     report.add_argument("--keep-first", action="store_true", help="analyse position 0 too")
     report.add_argument("--json", required=True, metavar="OUT.json", help="where to write the report")
+    extras = report.add_argument_group(
+        "format 2",
+        "Any of these options makes the report format 2 (format 1 fields unchanged, plus the fields below); "
+        "without them it is format 1, as SPEC.md writes it. --format chooses explicitly.",
+    )
+    extras.add_argument("--format", type=int, choices=(1, 2), help="report format (default: see above)")
+    extras.add_argument("--top-k", type=int, metavar="K", help="rows of the top-k tables (default 5)")
+    extras.add_argument(
+        "--permutations", type=int, metavar="N", help="permutations / random draws per baseline (default 1000; 0: none)"
+    )
+    extras.add_argument("--seed", type=int, metavar="S", help="seed of the baselines (default 0)")
+    extras.add_argument("--center", action="store_true", help="mean-center the vectors at each layer (every part)")
+    extras.add_argument("--token", type=int, metavar="T", help="C token of the Part 4 extras (default: recommended)")
     return top
+
+
+_FORMAT2_OPTIONS = {"top_k": "--top-k", "permutations": "--permutations", "seed": "--seed", "token": "--token"}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    given = [flag for name, flag in _FORMAT2_OPTIONS.items() if getattr(args, name) is not None]
+    given += ["--center"] if args.center else []
+    if args.format == 1 and given:
+        verb = "needs" if len(given) == 1 else "need"
+        return _fail(f"{', '.join(given)} {verb} report format 2: leave out --format 1")
+    extras = {name: getattr(args, name) for name in _FORMAT2_OPTIONS if getattr(args, name) is not None}
     request = ReportRequest(
         model=args.model,
         texts={"A": args.text_a, "B": args.text_b, "C": args.text_c},
@@ -48,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         alpha=args.alpha,
         hook=args.hook,
         skip_first=not args.keep_first,
+        format=args.format or (2 if given else 1),
+        center=args.center,
+        **extras,
     )
     out_dir = os.path.dirname(os.path.abspath(args.json))
     if not os.path.isdir(out_dir):

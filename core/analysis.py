@@ -45,6 +45,12 @@ def _same_width(*arrays: np.ndarray) -> None:
         raise ValueError(f"vectors must share one width, got {sorted(widths)}")
 
 
+def _same_layers(*arrays: np.ndarray) -> None:
+    counts = {a.shape[0] for a in arrays}
+    if len(counts) != 1:
+        raise ValueError(f"the three texts must have the same number of layers, got {sorted(counts)}")
+
+
 def extrapolation(alpha: float) -> tuple[float, float]:
     """Coefficients (p, q) of the target direction p b - q a, scaled so that neither overflows."""
     alpha = float(alpha)
@@ -124,6 +130,7 @@ def layer_sweep(XA: np.ndarray, XB: np.ndarray, XC: np.ndarray, alpha: float = 1
     """
     XA, XB, XC = _check(XA, 3, "XA"), _check(XB, 3, "XB"), _check(XC, 3, "XC")
     _same_width(XA, XB, XC)
+    _same_layers(XA, XB, XC)
     p, q = extrapolation(alpha)
     targets = _scaled_target(XA.mean(axis=1, dtype=np.float64), XB.mean(axis=1, dtype=np.float64), p, q)
     return cosines(XC, targets)
@@ -131,7 +138,7 @@ def layer_sweep(XA: np.ndarray, XB: np.ndarray, XC: np.ndarray, alpha: float = 1
 
 def _pair_terms(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float):
     """Float32 tensors (inv_t [n_A, n_B], BCn [n_B, n_C], ACn [n_A, n_C]) with P = inv_t (BCn - ACn),
-    except at the pairs (I [m], J [m]) that cancel, whose exact cosines are E [m, n_C]: P[I, J] = E."""
+    except at the pairs (ill_a [m], ill_b [m]) that cancel, whose exact cosines are E [m, n_C]: P[ill_a, ill_b] = E."""
     _same_width(A, B, C)
     p, q = extrapolation(alpha)
     A = torch.as_tensor(np.asarray(A), dtype=torch.float64)
@@ -147,24 +154,24 @@ def _pair_terms(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float):
     bcn = (p * (B @ C.T)) * inv_c[None, :]
     acn = (q * (A @ C.T)) * inv_c[None, :]
     spread = abs(p) * b2.sqrt()[None, :] + abs(q) * a2.sqrt()[:, None]
-    I, J = torch.nonzero(t2 * _MAX_CANCELLATION**2 < spread * spread, as_tuple=True)
-    exact = torch.empty(len(I), C.shape[0], dtype=torch.float32)
+    ill_a, ill_b = torch.nonzero(t2 * _MAX_CANCELLATION**2 < spread * spread, as_tuple=True)
+    exact = torch.empty(len(ill_a), C.shape[0], dtype=torch.float32)
     step = max(1, CHUNK_ELEMENTS // max(1, A.shape[1] + C.shape[0]))
-    for start in range(0, len(I), step):
-        i, j = I[start : start + step], J[start : start + step]
+    for start in range(0, len(ill_a), step):
+        i, j = ill_a[start : start + step], ill_b[start : start + step]
         targets = _scaled_target(A[i], B[j], p, q)  # [m, d]
         inv = torch.from_numpy(_inverse(torch.linalg.vector_norm(targets, dim=1).numpy()))
         exact[start : start + step] = ((targets @ C.T) * inv[:, None] * inv_c[None, :]).float()
-    return inv_t.float(), bcn.float(), acn.float(), (I, J, exact)
+    return inv_t.float(), bcn.float(), acn.float(), (ill_a, ill_b, exact)
 
 
 def pair_cosines(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float = 1.0) -> np.ndarray:
     """Part 4: P[i, j, k] = cos(b_j + alpha (b_j - a_i), c_k); A [n_A, d], B [n_B, d], C [n_C, d] -> float32."""
     A, B, C = _check(A, 2, "A"), _check(B, 2, "B"), _check(C, 2, "C")
-    inv_t, bcn, acn, (I, J, exact) = _pair_terms(A, B, C, alpha)
+    inv_t, bcn, acn, (ill_a, ill_b, exact) = _pair_terms(A, B, C, alpha)
     P = bcn[None, :, :] - acn[:, None, :]
     P *= inv_t[:, :, None]
-    P[I, J] = exact
+    P[ill_a, ill_b] = exact
     return P.numpy()
 
 
@@ -173,9 +180,9 @@ def pair_cosines_for_token(A: np.ndarray, B: np.ndarray, C: np.ndarray, k: int, 
     A, B, C = _check(A, 2, "A"), _check(B, 2, "B"), _check(C, 2, "C")
     if not 0 <= k < len(C):
         raise IndexError(f"token {k} is out of range: C has {len(C)} analysed tokens")
-    inv_t, bcn, acn, (I, J, exact) = _pair_terms(A, B, C[k : k + 1], alpha)
+    inv_t, bcn, acn, (ill_a, ill_b, exact) = _pair_terms(A, B, C[k : k + 1], alpha)
     P_k = (bcn[None, :, 0] - acn[:, None, 0]) * inv_t
-    P_k[I, J] = exact[:, 0]
+    P_k[ill_a, ill_b] = exact[:, 0]
     return P_k.double().numpy()
 
 
@@ -196,6 +203,8 @@ def max_pair_cosines(
     then gives j* from that row alone.
     """
     XA, XB, XC = _check(XA, 3, "XA"), _check(XB, 3, "XB"), _check(XC, 3, "XC")
+    _same_width(XA, XB, XC)
+    _same_layers(XA, XB, XC)
     n_layers, n_a, n_b, n_c = XA.shape[0], XA.shape[1], XB.shape[1], XC.shape[1]
     rows = max(1, chunk_elements // (n_b * n_c))
     best = np.empty((n_layers, n_c), dtype=np.float64)
@@ -204,19 +213,21 @@ def max_pair_cosines(
     row_best = torch.empty(n_a, n_c, dtype=torch.float32)
     columns = torch.arange(n_c)
     for layer in range(n_layers):
-        inv_t, bcn, acn, (I, J, exact) = _pair_terms(XA[layer], XB[layer], XC[layer], alpha)
+        inv_t, bcn, acn, (ill_a, ill_b, exact) = _pair_terms(XA[layer], XB[layer], XC[layer], alpha)
         for start in range(0, n_a, rows):
             stop = min(start + rows, n_a)
             chunk = buffer[: (stop - start) * n_b * n_c].view(stop - start, n_b, n_c)
             torch.sub(bcn[None, :, :], acn[start:stop, None, :], out=chunk)
             chunk.mul_(inv_t[start:stop, :, None])
-            inside = (I >= start) & (I < stop)
-            chunk[I[inside] - start, J[inside]] = exact[inside]
+            if len(ill_a):
+                inside = (ill_a >= start) & (ill_a < stop)
+                chunk[ill_a[inside] - start, ill_b[inside]] = exact[inside]
             torch.amax(chunk, dim=1, out=row_best[start:stop])
         i_best = torch.argmax(row_best, dim=0)  # [n_c], first maximal row
         winners = (bcn[:, columns] - acn[i_best, columns][None, :]) * inv_t[i_best].T  # [n_b, n_c]
-        m, k = torch.nonzero(I[:, None] == i_best[None, :], as_tuple=True)
-        winners[J[m], k] = exact[m, k]
+        if len(ill_a):
+            m, k = torch.nonzero(ill_a[:, None] == i_best[None, :], as_tuple=True)
+            winners[ill_b[m], k] = exact[m, k]
         j_best = torch.argmax(winners, dim=0)
         best[layer] = row_best[i_best, columns].numpy()
         pairs[layer, :, 0] = i_best.numpy()

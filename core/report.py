@@ -1,8 +1,30 @@
-"""The headless report: every part of SPEC.md for one model, three texts and one layer, as JSON."""
+"""The headless report: every part of SPEC.md for one model, three texts and one layer, as JSON.
+
+Format 1 is SPEC.md's object. Format 2 keeps every format-1 field as it is and adds:
+
+    "center": bool,            # mean-centered vectors (core.workbench): then *every* field, format-1 ones
+                               # included (norms too), is of the centered vectors
+    "token": int,              # the C token of the Part 4 extras (default: the recommended token)
+    "top_k": {"k": K, "tokens": [[k, cosine], ...],       # Part 2: the K best C tokens, best first
+              "pairs": [[i, j, cosine], ...]},            # Part 4: the K best (A, B) pairs for "token"
+    "baselines": null when permutations = 0, else
+        {"permutations": N, "seed": S, "seconds": float,
+         "part2": Baseline,                     # Part 2 at "layer" vs the permutation null (A, B redrawn)
+         "part2_random_directions": Baseline,   # the same statistic vs N random directions
+         "per_layer_p_values": [float] * n_layers,   # Part 3: each layer's permutation p-value
+         "part4_random_directions": Baseline}   # Part 4's best pair for "token" vs the best of n_A n_B
+                                                # random directions, drawn N times
+    Baseline = {"observed", "null_mean", "null_p95", "p_value", "percentile", "n"}  (core.baselines)
+
+``read_report`` reads either format and returns the format-2 shape (a format-1 report gets "center":
+false and null "token", "top_k" and "baselines"; its "format" stays 1).
+"""
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -13,12 +35,25 @@ from .models import DEFAULT_MODEL, LoadedModel, check_hook, load_model
 from .texts import DEFAULT_TEXTS, TEXT_NAMES
 from .workbench import Workbench
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest format written; ReportRequest.format picks the one a report uses
+READABLE_FORMATS = (1, 2)
+MAX_PERMUTATIONS = 1_000_000
+FORMAT1_KEYS = (
+    "format", "model", "hook", "layer", "alpha", "skip_first", "n_layers", "tokens", "norms", "mean_cosine",
+    "target_cosines", "recommended", "per_layer", "pair_cosines", "max_pair_cosines", "best_pairs", "timings_s",
+)  # fmt: skip
+FORMAT2_KEYS = (*FORMAT1_KEYS, "center", "token", "top_k", "baselines")
 
 
 @dataclass
 class ReportRequest:
-    """What a report is computed for; the defaults reproduce the textbook on gpt2."""
+    """What a report is computed for; the defaults reproduce the textbook on gpt2 (format 1).
+
+    The fields after ``skip_first`` only matter to format 2: ``top_k`` rows in each top-k table,
+    ``permutations`` in each null (0: no baselines), ``seed`` of the nulls, ``center`` (mean-centering;
+    format 2 only, as format 1 cannot say so) and ``token`` (the C token of the Part 4 extras; None: the
+    recommended one).
+    """
 
     model: str = DEFAULT_MODEL
     texts: dict = field(default_factory=lambda: dict(DEFAULT_TEXTS))
@@ -26,10 +61,30 @@ class ReportRequest:
     alpha: float = 1.0
     hook: str = "mlp_out"
     skip_first: bool = True
+    format: int = 1
+    top_k: int = 5
+    permutations: int = 1000
+    seed: int = 0
+    center: bool = False
+    token: int | None = None
 
     def check(self) -> None:
         """Raise ValueError for what is wrong before any model is loaded."""
         check_hook(self.hook)
+        if self.format not in (1, 2) or isinstance(self.format, bool):
+            raise ValueError(f"Report format {self.format!r} cannot be written: choose 1 or 2.")
+        if self.format == 1 and self.center:
+            raise ValueError("Mean-centering needs report format 2 (format 1 has no field to say so).")
+        if self.top_k < 0:
+            raise ValueError(f"Top-k {self.top_k} is out of range: ask for 0 or more rows.")
+        if not 0 <= self.permutations <= MAX_PERMUTATIONS:
+            raise ValueError(
+                f"Permutations {self.permutations} is out of range: 0 (no baselines) to {MAX_PERMUTATIONS}."
+            )
+        if self.seed < 0:
+            raise ValueError(f"Seed {self.seed} is out of range: seeds count from 0.")
+        if self.token is not None and self.token < 0:
+            raise ValueError(f"Token {self.token} is out of range: tokens count from 0.")
         if not math.isfinite(self.alpha):
             raise ValueError(f"Alpha must be a finite number, got {self.alpha}.")
         if self.layer < 0:
@@ -44,23 +99,32 @@ def check_layer(layer: int, n_layers: int) -> None:
         raise ValueError(f"Layer {layer} is out of range: this model has layers 0 to {n_layers - 1}.")
 
 
+def check_token(token: int, n_c: int) -> None:
+    if not 0 <= token < n_c:
+        raise ValueError(f"Token {token} is out of range: text C has {n_c} analysed tokens (0 to {n_c - 1}).")
+
+
 def build_report(request: ReportRequest, model: LoadedModel | None = None) -> dict:
-    """The report object of SPEC.md (format 1); loads ``request.model`` unless ``model`` is given."""
+    """The report object (format ``request.format``); loads ``request.model`` unless ``model`` is given."""
     request.check()
     start = time.perf_counter()
     model = model or load_model(request.model)
     loaded = time.perf_counter()
     check_layer(request.layer, model.n_layers)
-    bench = Workbench.build(model, ActivationCache(), request.texts, request.hook, request.skip_first)
+    bench = Workbench.build(
+        model, ActivationCache(), request.texts, request.hook, request.skip_first, center=request.center
+    )
     captured = time.perf_counter()
+    if request.format == 2 and request.token is not None:
+        check_token(request.token, len(bench.labels("C")))
     layer, alpha = request.layer, request.alpha
     target = bench.target(layer, alpha)
     tokens, cosines = bench.recommendations(alpha)
     pairs = bench.pair_cube(layer, alpha)
     max_pairs, best_pairs = bench.max_pairs(alpha)
     done = time.perf_counter()
-    return {
-        "format": FORMAT_VERSION,
+    report = {
+        "format": 1,
         "model": request.model,
         "hook": request.hook,
         "layer": layer,
@@ -81,3 +145,68 @@ def build_report(request: ReportRequest, model: LoadedModel | None = None) -> di
         "best_pairs": best_pairs.tolist(),
         "timings_s": {"load": loaded - start, "forward": captured - loaded, "analysis": done - captured},
     }
+    if request.format == 2:
+        token = target.recommended if request.token is None else request.token
+        report.update(format=2, **_format2_fields(bench, request, token))
+    return report
+
+
+def _format2_fields(bench: Workbench, request: ReportRequest, token: int) -> dict:
+    """The fields format 2 adds (module docstring) for C token ``token``."""
+    layer, alpha, k = request.layer, request.alpha, request.top_k
+    indices, values = bench.top_tokens(layer, alpha, k)
+    pairs, pair_values = bench.top_pairs(layer, token, alpha, k)
+    fields = {
+        "center": bench.center,
+        "token": int(token),
+        "top_k": {
+            "k": k,
+            "tokens": [[int(i), float(v)] for i, v in zip(indices, values, strict=True)],
+            "pairs": [[int(i), int(j), float(v)] for (i, j), v in zip(pairs, pair_values, strict=True)],
+        },
+        "baselines": None,
+    }
+    n, seed = request.permutations, request.seed
+    if n > 0:
+        start = time.perf_counter()
+        part2 = bench.baseline(layer, alpha, n, seed)
+        per_layer = bench.layer_baselines(alpha, n, seed)
+        part4 = bench.pair_baseline(layer, token, alpha, n, seed)
+        fields["baselines"] = {
+            "permutations": n,
+            "seed": seed,
+            "seconds": time.perf_counter() - start,
+            "part2": part2.permutation.to_dict(),
+            "part2_random_directions": part2.random_directions.to_dict(),
+            "per_layer_p_values": [b.p_value for b in per_layer],
+            "part4_random_directions": part4.to_dict(),
+        }
+    return fields
+
+
+def parse_report(report, source: str = "the report") -> dict:
+    """A report object of format 1 or 2 in the format-2 shape (module docstring); ValueError otherwise."""
+    if not isinstance(report, dict):
+        raise ValueError(f"{source} is not a report: expected a JSON object, found {type(report).__name__}.")
+    version = report.get("format")
+    if isinstance(version, bool) or version not in READABLE_FORMATS:
+        found = "no format field" if "format" not in report else f"format {version!r}"
+        raise ValueError(f"{source} has {found}: this version reads report formats 1 and 2.")
+    keys = FORMAT1_KEYS if version == 1 else FORMAT2_KEYS
+    missing = [key for key in keys if key not in report]
+    if missing:
+        raise ValueError(f"{source} is not a complete format-{version} report: missing {', '.join(missing)}.")
+    if version == 1:
+        return {**report, "center": False, "token": None, "top_k": None, "baselines": None}
+    return dict(report)
+
+
+def read_report(path: str | os.PathLike) -> dict:
+    """Read a report JSON file of format 1 or 2 (``parse_report``); ValueError naming the file otherwise."""
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    try:
+        report = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{os.fspath(path)} is not a report: not valid JSON ({err}).") from None
+    return parse_report(report, os.fspath(path))

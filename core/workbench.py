@@ -4,6 +4,12 @@ Tiers (DESIGN.md): the texts tier (forward passes and norms) is fixed when a Wor
 the alpha tier (the per-layer sweep of Parts 2-3 and the max-pair maps of Part 5) is computed once
 per alpha; the layer tier (Part 2 at one layer, Part 4 for one layer and token) is a slice of the
 cached vectors. Nothing here runs a forward pass after construction.
+
+Mean-centering (``center=True``): at each layer l the mean vector mu[l] of the pooled analysed tokens of
+A, B and C (one mean for all three texts) is subtracted from every vector once, at construction, so every
+part sees the centered vectors: Part 1's norms are the norms of x - mu[l], and the cosines of Parts 2-5,
+the top-k tables and the baselines are all of centered vectors. Activations are anisotropic (they share a
+large common component, so raw cosines run high); centering removes what the three texts share.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import analysis
+from . import analysis, baselines, ranking
 from .cache import ActivationCache
 from .models import LoadedModel
 from .texts import TEXT_NAMES, AnalysedText, analyse_texts
@@ -21,22 +27,46 @@ _MEMO_SIZE = 8  # results kept per memoised function (distinct alphas, layers...
 
 
 class Workbench:
-    """Results for ``texts`` (AnalysedText for "A", "B", "C") captured at ``hook`` of ``model``."""
+    """Results for ``texts`` (AnalysedText for "A", "B", "C") captured at ``hook`` of ``model``.
 
-    def __init__(self, model: LoadedModel, texts: Mapping[str, AnalysedText], hook: str, skip_first: bool):
+    With ``center`` on, every result is of the mean-centered vectors (module docstring); ``mean`` is then
+    the subtracted pooled mean [n_layers, d] float64, else None. ``texts`` keep the vectors as captured.
+    """
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        texts: Mapping[str, AnalysedText],
+        hook: str,
+        skip_first: bool,
+        center: bool = False,
+    ):
         self.model = model
         self.texts = dict(texts)
         self.hook = hook
         self.skip_first = skip_first
-        self.norms = {name: analysis.norms(self.texts[name].X) for name in TEXT_NAMES}
+        self.center = bool(center)
+        self.mean: np.ndarray | None = None
+        self._X = {name: self.texts[name].X for name in TEXT_NAMES}
+        if self.center:
+            self.mean = pooled_mean(*(self._X[name] for name in TEXT_NAMES))
+            self._X = {name: (X - self.mean[:, None, :]).astype(np.float32) for name, X in self._X.items()}
+        self.norms = {name: analysis.norms(self._X[name]) for name in TEXT_NAMES}
         self._memo: dict[tuple, object] = {}
 
     @classmethod
     def build(
-        cls, model: LoadedModel, cache: ActivationCache, texts: Mapping[str, str], hook: str, skip_first: bool
+        cls,
+        model: LoadedModel,
+        cache: ActivationCache,
+        texts: Mapping[str, str],
+        hook: str,
+        skip_first: bool,
+        *,
+        center: bool = False,
     ) -> Workbench:
         """Capture the three texts through ``cache``; raises TextError naming a text that cannot be used."""
-        return cls(model, analyse_texts(model, cache, texts, hook, skip_first), hook, skip_first)
+        return cls(model, analyse_texts(model, cache, texts, hook, skip_first), hook, skip_first, center=center)
 
     @property
     def n_layers(self) -> int:
@@ -47,8 +77,19 @@ class Workbench:
         return self.texts[name].readable
 
     def X(self, name: str) -> np.ndarray:
-        """Vectors of text ``name``: [n_layers, n_analysed, d] float32."""
-        return self.texts[name].X
+        """Vectors of text ``name`` as analysed (centered when ``center`` is on): [n_layers, n_analysed, d] float32."""
+        return self._X[name]
+
+    def _layer(self, layer: int) -> int:
+        if not 0 <= layer < self.n_layers:
+            raise IndexError(f"Layer {layer} is out of range: this model has layers 0 to {self.n_layers - 1}.")
+        return int(layer)
+
+    def _token(self, token: int) -> int:
+        n_c = len(self.labels("C"))
+        if not 0 <= token < n_c:
+            raise IndexError(f"Token {token} is out of range: text C has {n_c} analysed tokens (0 to {n_c - 1}).")
+        return int(token)
 
     def _memoised(self, key: tuple, compute):
         if key not in self._memo:
@@ -93,3 +134,70 @@ class Workbench:
     def pair_cube(self, layer: int, alpha: float) -> np.ndarray:
         """Part 4 for every C token at ``layer``: P [n_A, n_B, n_C] float32 (not memoised: it can be large)."""
         return analysis.pair_cosines(self.X("A")[layer], self.X("B")[layer], self.X("C")[layer], alpha)
+
+    def top_tokens(self, layer: int, alpha: float, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Part 2's top-k table at ``layer``: the k best C tokens (indices [k'], cosines [k']), best first."""
+        layer = self._layer(layer)
+        return self._memoised(
+            ("top_tokens", layer, alpha, k),
+            lambda: ranking.top_tokens(self.target(layer, alpha).target_cosines, k),
+        )
+
+    def top_pairs(self, layer: int, token: int, alpha: float, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Part 4's top-k table for C token ``token`` at ``layer``: pairs [k', 2] as (i, j) and cosines [k']."""
+        layer, token = self._layer(layer), self._token(token)
+        return self._memoised(
+            ("top_pairs", layer, token, alpha, k),
+            lambda: ranking.top_pairs(self.pair_matrix(layer, token, alpha), k),
+        )
+
+    def baseline(self, layer: int, alpha: float, n_permutations: int, seed: int = 0) -> baselines.TargetBaselines:
+        """Part 2's recommendation at ``layer`` against chance: (permutation, random_directions) Baselines.
+
+        The observed statistic is max_k s_k. The permutation null redraws A and B from the pooled tokens
+        (``baselines.permutation_null``, ``n_permutations`` draws); the other null uses as many random
+        directions (``baselines.random_direction_null``). Both use ``seed``.
+        """
+        layer = self._layer(layer)
+
+        def compute() -> baselines.TargetBaselines:
+            observed = float(self.target(layer, alpha).target_cosines.max())
+            X = {name: self.X(name)[layer] for name in TEXT_NAMES}
+            null = baselines.permutation_null(X["A"], X["B"], X["C"], alpha, n_permutations, seed)
+            directions = baselines.random_direction_null(X["C"], n_permutations, seed)
+            return baselines.TargetBaselines(
+                baselines.baseline(observed, null), baselines.baseline(observed, directions)
+            )
+
+        return self._memoised(("baseline", layer, alpha, n_permutations, seed), compute)
+
+    def layer_baselines(self, alpha: float, n_permutations: int, seed: int = 0) -> tuple[baselines.Baseline, ...]:
+        """Part 3 against chance: the permutation Baseline of every layer's recommendation [n_layers].
+
+        The same draws serve every layer, so entry l equals ``baseline(l, alpha, n, seed).permutation``.
+        """
+
+        def compute() -> tuple[baselines.Baseline, ...]:
+            observed = self.sweep(alpha).max(axis=1)
+            null = baselines.permutation_null_layers(self.X("A"), self.X("B"), self.X("C"), alpha, n_permutations, seed)
+            return tuple(baselines.baseline(o, n) for o, n in zip(observed, null, strict=True))
+
+        return self._memoised(("layer_baselines", alpha, n_permutations, seed), compute)
+
+    def pair_baseline(self, layer: int, token: int, alpha: float, n_draws: int, seed: int = 0) -> baselines.Baseline:
+        """Part 4's best pair for C token ``token`` at ``layer`` against the best of n_A n_B random directions
+        (``baselines.pair_random_direction_null``, ``n_draws`` draws)."""
+        layer, token = self._layer(layer), self._token(token)
+
+        def compute() -> baselines.Baseline:
+            matrix = self.pair_matrix(layer, token, alpha)
+            null = baselines.pair_random_direction_null(self.X("C")[layer], matrix.size, token, n_draws, seed)
+            return baselines.baseline(float(matrix.max()), null)
+
+        return self._memoised(("pair_baseline", layer, token, alpha, n_draws, seed), compute)
+
+
+def pooled_mean(XA: np.ndarray, XB: np.ndarray, XC: np.ndarray) -> np.ndarray:
+    """Mean of the pooled rows of the three texts at each layer: XA [L, n_A, d], XB, XC -> [L, d] float64."""
+    total = sum(np.asarray(X, dtype=np.float64).sum(axis=1) for X in (XA, XB, XC))
+    return total / sum(X.shape[1] for X in (XA, XB, XC))

@@ -41,3 +41,39 @@ def minilm_dir() -> Path:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def minilm(minilm_dir):
+    """The packaged all-MiniLM-L6-v2 (a BERT encoder with real pretrained weights), loaded."""
+    from core.models import load_model
+
+    return load_model(str(minilm_dir))
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """Run ``python -m core ARGS...`` in a fresh interpreter; returns the CompletedProcess (text mode).
+
+    ``env`` entries are added to (or, when None, removed from) this process's environment.
+    """
+    import subprocess
+    import sys
+
+    def run(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+        environment = dict(os.environ)
+        for name, value in (env or {}).items():
+            if value is None:
+                environment.pop(name, None)
+            else:
+                environment[name] = value
+        return subprocess.run(
+            [sys.executable, "-m", "core", *args],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run
