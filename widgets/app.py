@@ -174,7 +174,14 @@ class Dashboard:
         self._progress("Running the model on the texts…")
         start = time.perf_counter()
         try:
-            bench = Workbench.build(self.loaded, self.cache, self.state.texts(), self.state.hook, self.state.skip_first)
+            bench = Workbench.build(
+                self.loaded,
+                self.cache,
+                self.state.texts(),
+                self.state.hook,
+                self.state.skip_first,
+                center=self.state.center,
+            )
         except TextError as err:
             self.report(f"{err} The results shown are still those of the previous texts.")
             self._ready(self.results.bench)

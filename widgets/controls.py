@@ -5,6 +5,7 @@ from __future__ import annotations
 from ipywidgets import (
     HTML,
     Accordion,
+    BoundedIntText,
     Button,
     Checkbox,
     Combobox,
@@ -96,6 +97,16 @@ class Controls:
         link((state, "hook"), (self.hook, "value"))
         self.skip_first = Checkbox(description="Skip first token (attention sink)", indent=False)
         link((state, "skip_first"), (self.skip_first, "value"))
+        self.center = Checkbox(description="Mean-center the vectors (all parts)", indent=False)
+        self.center.add_class("mlprec-center")
+        link((state, "center"), (self.center, "value"))
+        self.top_k = IntSlider(description="Top k", min=1, max=20, style=WIDE)
+        link((state, "top_k"), (self.top_k, "value"))
+        self.permutations = BoundedIntText(
+            description="Permutations", min=0, max=100_000, step=100, style=WIDE, tooltip="0 turns the baselines off"
+        )
+        self.permutations.add_class("mlprec-permutations")
+        link((state, "permutations"), (self.permutations, "value"))
         self.norm_colours = FloatRangeSlider(description="Norm colour %", min=0, max=100, step=1, style=WIDE)
         self.pair_colours = FloatRangeSlider(description="Pair colour", min=-1, max=1, step=0.01, style=WIDE)
         self.sweep_colours = FloatRangeSlider(description="Max-pair colour %", min=0, max=100, step=1, style=WIDE)
@@ -106,10 +117,20 @@ class Controls:
         ):
             link((state, trait), (slider, "value"))
         settings = GridBox(
-            [self.model, self.hook, self.skip_first, self.norm_colours, self.pair_colours, self.sweep_colours],
+            [
+                self.model,
+                self.hook,
+                self.skip_first,
+                self.center,
+                self.top_k,
+                self.permutations,
+                self.norm_colours,
+                self.pair_colours,
+                self.sweep_colours,
+            ],
             layout=Layout(grid_template_columns="repeat(auto-fit, minmax(400px, 1fr))", width="100%"),
         )
-        self.settings = Accordion([settings], titles=("Model, hook point and colours",))
+        self.settings = Accordion([settings], titles=("Model, hook point, chance baselines and colours",))
         self.settings.selected_index = None
         self.widget = VBox([*rows, self.apply, slices, self.settings], layout=Layout(width="100%"))
         self.widget.add_class("mlprec-controls")
@@ -142,5 +163,5 @@ class Controls:
 
     def set_busy(self, busy: bool) -> None:
         """Disable what would start new work while the model loads or runs."""
-        for widget in (*self.texts.values(), self.apply, self.model, self.hook, self.skip_first):
+        for widget in (*self.texts.values(), self.apply, self.model, self.hook, self.skip_first, self.center):
             widget.disabled = busy

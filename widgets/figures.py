@@ -117,20 +117,22 @@ class HeatmapFigure:
         if colorbar:
             axes.append(bq.ColorAxis(scale=self.colors, side="right", num_ticks=5, tick_format=".3g"))
         marks = [self.mark]
-        self.marker = None
+        self.markers: dict[str, bq.Scatter] = {}
         if marker:
-            self.marker = bq.Scatter(
-                x=np.array(["0"]),
-                y=np.array(["0"]),
-                scales={"x": self.columns, "y": self.rows},
-                marker="square",
-                default_size=120,
-                colors=["transparent"],
-                stroke=ACCENT,
-                stroke_width=3,
-                visible=False,
-            )
-            marks.append(self.marker)
+            for name, shape, colour in (("best", "square", ACCENT), ("picked", "circle", SELECTED)):
+                self.markers[name] = bq.Scatter(
+                    x=np.array(["0"]),
+                    y=np.array(["0"]),
+                    scales={"x": self.columns, "y": self.rows},
+                    marker=shape,
+                    default_size=120 if name == "best" else 160,
+                    colors=["transparent"],
+                    stroke=colour,
+                    stroke_width=3,
+                    visible=False,
+                )
+            marks.extend(self.markers.values())
+        self.marker = self.markers.get("best")
         margin = {"top": 50, "bottom": 90, "left": 90, "right": 70 if colorbar else 15}
         self.figure = figure(title, height=height, marks=marks, axes=axes, fig_margin=margin)
 
@@ -184,13 +186,17 @@ class HeatmapFigure:
             self.colors.min = float(low)
             self.colors.max = float(high)
 
-    def mark_cell(self, row: int, column: int) -> None:
-        """Put the marker on the drawn cell that holds data cell (row, column)."""
+    def mark_cell(self, row: int, column: int, which: str = "best") -> None:
+        """Put marker ``which`` ("best": a square, "picked": a ring) on the drawn cell holding (row, column)."""
         row_block, column_block = self.cell(row, column)
-        with self.marker.hold_sync():
-            self.marker.x = np.array([self._column_labels[column_block]], dtype=object)
-            self.marker.y = np.array([self._row_labels[row_block]], dtype=object)
-            self.marker.visible = True
+        marker = self.markers[which]
+        with marker.hold_sync():
+            marker.x = np.array([self._column_labels[column_block]], dtype=object)
+            marker.y = np.array([self._row_labels[row_block]], dtype=object)
+            marker.visible = True
+
+    def hide_marker(self, which: str) -> None:
+        self.markers[which].visible = False
 
 
 def padded(scale: bq.LinearScale, values: np.ndarray, low: float = 0.1, high: float = 0.2) -> None:

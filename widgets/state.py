@@ -11,8 +11,8 @@ from core.models import HOOK_POINTS
 from core.texts import DEFAULT_TEXTS
 
 # Which traits belong to which tier of change (DESIGN.md "three tiers").
-DATA_TRAITS = ("model", "text_a", "text_b", "text_c", "hook", "skip_first")
-SLICE_TRAITS = ("layer", "token", "alpha")
+DATA_TRAITS = ("model", "text_a", "text_b", "text_c", "hook", "skip_first", "center")
+SLICE_TRAITS = ("layer", "token", "alpha", "top_k", "permutations")
 VISUAL_TRAITS = ("norm_percentiles", "pair_limits", "sweep_percentiles")
 
 
@@ -51,6 +51,9 @@ class AppState(HasTraits):
     alpha = Float(1.0)
     hook = Unicode("mlp_out")
     skip_first = Bool(True)
+    center = Bool(False)
+    top_k = Int(5)
+    permutations = Int(1000)
     norm_percentiles = Tuple(Float(), Float(), default_value=(5.0, 95.0))
     pair_limits = Tuple(Float(), Float(), default_value=(0.05, 0.3))
     sweep_percentiles = Tuple(Float(), Float(), default_value=(5.0, 95.0))
@@ -82,6 +85,20 @@ class AppState(HasTraits):
         if not math.isfinite(alpha):
             return self._refuse("alpha", f"Alpha must be a finite number, got {alpha}.")
         return alpha
+
+    @validate("top_k")
+    def _top_k_range(self, proposal):
+        if not 1 <= proposal["value"] <= 50:
+            return self._refuse("top_k", f"Top k must be between 1 and 50, got {proposal['value']}.")
+        return proposal["value"]
+
+    @validate("permutations")
+    def _permutation_count(self, proposal):
+        if not 0 <= proposal["value"] <= 100_000:
+            return self._refuse(
+                "permutations", f"Permutations must be between 0 (off) and 100000, got {proposal['value']}."
+            )
+        return proposal["value"]
 
     @validate("hook")
     def _known_hook(self, proposal):

@@ -19,4 +19,5 @@ STYLE = """<style>
 .mlprec-table td, .mlprec-table th { padding: 1px 8px; text-align: left; white-space: pre; }
 .mlprec-current { background: rgba(255, 127, 14, 0.35); font-weight: bold; }
 .mlprec-section { width: 100%; }
+.mlprec-chance { font-size: 0.9em; margin: 2px 0 2px 70px; color: var(--jp-ui-font-color1, #333); }
 </style>"""

@@ -146,7 +146,7 @@ def test_bad_model_names_get_a_message_and_the_previous_model_keeps_working(page
     page.goto(open_server.url, wait_until="domcontentloaded", timeout=60_000)
     wait_ready(page)
     cells = heatmap_cells(page)
-    page.get_by_text("Model, hook point and colours").click()  # open the settings
+    page.get_by_text("Model, hook point, chance baselines and colours").click()  # open the settings
     model = page.locator(".mlprec-model input")
     for name, needle in [
         ("no-such-owner/no-such-model", "Cannot reach the Hugging Face hub"),

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import bqplot as bq
 import numpy as np
+from ipywidgets import HTML
 
 from ..figures import SELECTED, figure, padded
 from .base import View
+
+FILLED = "#e7a3a3"
 
 
 class LayersView(View):
     title = "Part 3 · Recommendations through the layers"
     explanation = (
         "Repeat Part 2 at every layer: each point is the best C token at that layer (its text above the point). "
-        "The ringed point is the current layer; click a point to move there."
+        "The ringed point is the current layer; click a point to move there. Filled points beat the permutation "
+        "baseline (p < 0.05); hollow ones do not."
     )
-    slice_traits = ("layer", "alpha")
+    slice_traits = ("layer", "alpha", "permutations")
 
     def build(self):
         self.layers, self.cos = layers, cos = bq.LinearScale(), bq.LinearScale()
@@ -25,7 +29,7 @@ class LayersView(View):
             scales={"x": layers, "y": cos},
             marker="circle",
             default_size=200,
-            colors=["#e7a3a3"],
+            colors=[FILLED],
             stroke="black",
             tooltip=bq.Tooltip(fields=["x", "y"], labels=["Layer", "Similarity"], formats=["d", ".3f"]),
         )
@@ -60,12 +64,28 @@ class LayersView(View):
                 bq.Axis(scale=cos, side="left", label="Cosine similarity", tick_format=".2f"),
             ],
         )
-        return [self.figure]
+        self.chance = HTML()
+        self.chance.add_class("mlprec-chance-part3")
+        return [self.figure, self.chance]
 
     def _clicked(self, mark, event):
         index = event.get("data", {}).get("index")
         if index is not None:
             self.state.layer = int(index)
+
+    def _chance(self, cosines) -> None:
+        state = self.state
+        if state.permutations == 0:
+            self.points.colors = [FILLED]
+            self.chance.value = "<div class='mlprec-chance'>Chance baselines are off (Permutations = 0).</div>"
+            return
+        results = self.bench.layer_baselines(state.alpha, state.permutations)
+        self.points.colors = [FILLED if result.p_value < 0.05 else "transparent" for result in results]
+        values = " · ".join(f"{layer}: {result.p_value:.3g}" for layer, result in enumerate(results))
+        self.chance.value = (
+            f"<div class='mlprec-chance'><b>Permutation p-value per layer</b> ({state.permutations} draws of A/B "
+            f"tokens from the pooled texts): {values}</div>"
+        )
 
     def refresh(self, changed):
         tokens, cosines = self.bench.recommendations(self.state.alpha)
@@ -81,6 +101,8 @@ class LayersView(View):
             self._layer_axis.tick_values = layers
             padded(self.cos, cosines)
             self.figure.title = f"Recommended token at each layer ({self.vectors})"
+        if changed & {"data", "alpha", "permutations"}:
+            self._chance(cosines)
         layer = self.state.layer
         with self.current.hold_sync():
             self.current.x = np.array([float(layer)])

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-from ipywidgets import GridBox, Layout
+from ipywidgets import HTML, GridBox, HBox, Layout, VBox
 
 from core.analysis import best_pair
 
 from ..figures import HeatmapFigure
+from ..tables import RankedList, chance_line
 from .base import View
 
 OVERVIEW_TOKENS = 4
+PAIR_DRAW_BUDGET = 20_000_000  # random cosines per pair baseline: fewer draws for bigger matrices
 
 
 def overview_tokens(n_tokens: int) -> list[int]:
@@ -24,7 +26,7 @@ class PairsView(View):
         "For every token a of A and b of B, the target b + α(b − a) is compared with one C token: rows are A tokens, "
         "columns B tokens, the square marks the best pair. Below, the textbook's four evenly spaced C tokens."
     )
-    slice_traits = ("layer", "alpha", "token")
+    slice_traits = ("layer", "alpha", "token", "top_k", "permutations")
     visual_traits = ("pair_limits",)
 
     def build(self):
@@ -39,7 +41,16 @@ class PairsView(View):
             [heatmap.figure for heatmap in self.overview],
             layout=Layout(grid_template_columns="repeat(auto-fit, minmax(300px, 1fr))", width="100%"),
         )
-        return [self.main.figure, grid]
+        self.ranking = RankedList("Best (A, B) pairs", self._picked, "mlprec-top-pairs", rows=8)
+        self.chance = HTML()
+        self.chance.add_class("mlprec-chance-part4")
+        self.main.figure.layout.flex = "1 1 auto"
+        side = VBox([self.ranking.widget], layout=Layout(width="300px", min_width="260px"))
+        return [HBox([self.main.figure, side], layout=Layout(width="100%")), self.chance, grid]
+
+    def _picked(self, pair) -> None:
+        """A row of the top-k list: ring that pair in the main heatmap."""
+        self.main.mark_cell(*pair, which="picked")
 
     def _draw(self, heatmap: HeatmapFigure, token: int, rows, columns, long_title: bool) -> None:
         bench, state = self.bench, self.state
@@ -56,6 +67,25 @@ class PairsView(View):
         else:
             heatmap.figure.title = f"“{word}”: {pair}"
 
+    def _rank(self, rows, columns) -> None:
+        bench, state = self.bench, self.state
+        pairs, values = bench.top_pairs(state.layer, state.token, state.alpha, state.top_k)
+        self.main.hide_marker("picked")
+        self.ranking.show(
+            [
+                (f"{rank}. “{rows[i]}” → “{columns[j]}”  {value:.3f}", (int(i), int(j)))
+                for rank, ((i, j), value) in enumerate(zip(pairs, values), 1)
+            ],
+            heading=f"Best {len(values)} pairs for “{bench.labels('C')[state.token]}”",
+        )
+        if state.permutations == 0:
+            self.chance.value = "<div class='mlprec-chance'>Chance baselines are off (Permutations = 0).</div>"
+            return
+        matrix_size = len(rows) * len(columns)
+        draws = max(20, min(state.permutations, PAIR_DRAW_BUDGET // matrix_size))
+        result = bench.pair_baseline(state.layer, state.token, state.alpha, draws)
+        self.chance.value = chance_line(f"Best pair vs the best of {matrix_size} random target directions", result)
+
     def refresh(self, changed):
         limits = self.state.pair_limits
         for heatmap in (self.main, *self.overview):
@@ -64,6 +94,7 @@ class PairsView(View):
             return
         rows, columns = self.bench.labels("A"), self.bench.labels("B")
         self._draw(self.main, self.state.token, rows, columns, long_title=True)
+        self._rank(rows, columns)
         if changed & {"data", "layer", "alpha"}:
             for heatmap, token in zip(self.overview, overview_tokens(len(self.bench.labels("C"))), strict=True):
                 self._draw(heatmap, token, rows, columns, long_title=False)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import bqplot as bq
 import numpy as np
-from ipywidgets import GridBox, Layout
+from ipywidgets import HTML, GridBox, HBox, Layout, VBox
 
 from ..figures import ACCENT, SELECTED, axis_labels, figure, padded
+from ..tables import RankedList, chance_line
 from .base import View
 
 
@@ -16,7 +17,7 @@ class TargetView(View):
         "Average each text's vectors at the chosen layer; the target extrapolates A → B one step further "
         "(B + α(B − A)). The C token closest (cosine) to the target is the recommendation. Click a C token to select it."
     )
-    slice_traits = ("layer", "alpha", "token")
+    slice_traits = ("layer", "alpha", "token", "top_k", "permutations")
 
     def build(self):
         dims, values = bq.LinearScale(), bq.LinearScale()
@@ -100,7 +101,15 @@ class TargetView(View):
             [self.means_figure, self.scatter_figure],
             layout=Layout(grid_template_columns="repeat(auto-fit, minmax(420px, 1fr))", width="100%"),
         )
-        return [top, self.similarity_figure]
+        self.ranking = RankedList("Best C tokens", self._picked, "mlprec-top-tokens")
+        self.chance = HTML()
+        self.chance.add_class("mlprec-chance-part2")
+        self.similarity_figure.layout.flex = "1 1 auto"
+        side = VBox([self.ranking.widget], layout=Layout(width="280px", min_width="240px"))
+        return [top, HBox([self.similarity_figure, side], layout=Layout(width="100%")), self.chance]
+
+    def _picked(self, token):
+        self.state.token = int(token)
 
     def _clicked(self, mark, event):
         index = event.get("data", {}).get("index")
@@ -137,3 +146,21 @@ class TargetView(View):
         with self.selected.hold_sync():
             self.selected.x = labels[token : token + 1]
             self.selected.y = result.target_cosines[token : token + 1]
+        indices, values = bench.top_tokens(state.layer, state.alpha, state.top_k)
+        words = bench.labels("C")
+        self.ranking.show(
+            [(f"{rank}. “{words[k]}”  {value:.3f}", int(k)) for rank, (k, value) in enumerate(zip(indices, values), 1)],
+            selected=token,
+            heading=f"Best {len(indices)} C tokens at layer {state.layer}",
+        )
+        if changed & {"data", "layer", "alpha", "permutations"}:
+            self.chance.value = self._chance()
+
+    def _chance(self) -> str:
+        state = self.state
+        if state.permutations == 0:
+            return "<div class='mlprec-chance'>Chance baselines are off (Permutations = 0).</div>"
+        permutation, directions = self.bench.baseline(state.layer, state.alpha, state.permutations)
+        return chance_line(
+            "Recommendation vs A/B tokens drawn at random from the pooled texts", permutation
+        ) + chance_line("Recommendation vs random target directions", directions)

@@ -1,0 +1,80 @@
+"""Research instruments in the app: top-k lists, chance baselines, mean-centering (no browser)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core import baselines, ranking
+from core.workbench import Workbench
+from widgets import Dashboard
+
+
+@pytest.fixture
+def app(tiny_gpt2_dir):
+    return Dashboard(model=str(tiny_gpt2_dir))
+
+
+def pick(ranked, row: int) -> None:
+    """The user clicks row ``row`` of a top-k list."""
+    ranked.select.value = ranked.select.options[row][1]
+
+
+def test_part2_lists_the_k_best_c_tokens_and_picking_one_selects_it(app):
+    target = app.views[1]
+    app.controls.top_k.value = 3
+    scores = app.results.bench.target(app.state.layer, app.state.alpha).target_cosines
+    indices, _ = ranking.top_tokens(scores, 3)
+    assert [value for _, value in target.ranking.select.options] == list(indices)
+    assert target.ranking.select.options[0][0].startswith("1. “")
+    pick(target.ranking, 2)
+    assert app.state.token == indices[2] and app.controls.token.value == indices[2]
+
+
+def test_part4_lists_the_k_best_pairs_and_picking_one_rings_it(app):
+    pairs_view = app.views[3]
+    matrix = app.results.bench.pair_matrix(app.state.layer, app.state.token, app.state.alpha)
+    expected, _ = ranking.top_pairs(matrix, app.state.top_k)
+    assert [value for _, value in pairs_view.ranking.select.options] == [tuple(p) for p in expected]
+    pick(pairs_view.ranking, 1)
+    ring = pairs_view.main.markers["picked"]
+    i, j = expected[1]
+    assert ring.visible and ring.y[0] == pairs_view.main.mark.row[i] and ring.x[0] == pairs_view.main.mark.column[j]
+    app.state.layer = 0  # a new slice: the ring goes, the list follows
+    assert not ring.visible
+
+
+def test_every_recommendation_has_a_chance_line_from_the_core_baselines(app):
+    state, bench = app.state, app.results.bench
+    permutation, directions = bench.baseline(state.layer, state.alpha, state.permutations)
+    part2 = app.views[1].chance.value
+    assert f"p = {permutation.p_value:.3g}" in part2 and f"p = {directions.p_value:.3g}" in part2
+    assert f"of {state.permutations} draws" in part2
+    layer_results = bench.layer_baselines(state.alpha, state.permutations)
+    expected = ["transparent" if r.p_value >= 0.05 else "#e7a3a3" for r in layer_results]
+    assert list(app.views[2].points.colors) == expected
+    assert "Best pair vs the best of" in app.views[3].chance.value
+    app.controls.permutations.value = 0
+    assert all("baselines are off" in view.chance.value for view in app.views[1:4])
+
+
+def test_a_seeded_baseline_is_the_same_on_every_redraw(app):
+    first = app.views[1].chance.value
+    app.state.layer = 0
+    app.state.layer = app.state.n_layers - 1
+    assert app.views[1].chance.value == first
+    draws = baselines.permutation_draws(10, 3, 3, 5, seed=0)
+    assert np.array_equal(draws[0], baselines.permutation_draws(10, 3, 3, 5, seed=0)[0])
+
+
+def test_mean_centering_reruns_every_part_from_the_cache(app):
+    passes = app.cache.forward_passes
+    app.controls.center.value = True
+    assert app.cache.forward_passes == passes
+    centered = Workbench.build(app.loaded, app.cache, app.state.texts(), "mlp_out", True, center=True)
+    layer, alpha = app.state.layer, app.state.alpha
+    np.testing.assert_allclose(app.views[1].similarity.y, centered.target(layer, alpha).target_cosines, atol=1e-6)
+    np.testing.assert_allclose(app.views[4].heatmap.mark.color, centered.max_pairs(alpha)[0], atol=1e-6)
+    np.testing.assert_allclose(app.views[0].heatmaps["A"].mark.color, centered.norms["A"], rtol=1e-6)
+    pooled = np.concatenate([centered.X(name)[layer] for name in "ABC"])
+    assert np.abs(pooled.mean(axis=0)).max() < 1e-5
