@@ -74,7 +74,7 @@ class PairsView(View):
         self.ranking.show(
             [
                 (f"{rank}. “{rows[i]}” → “{columns[j]}”  {value:.3f}", (int(i), int(j)))
-                for rank, ((i, j), value) in enumerate(zip(pairs, values), 1)
+                for rank, ((i, j), value) in enumerate(zip(pairs, values, strict=True), 1)
             ],
             heading=f"Best {len(values)} pairs for “{bench.labels('C')[state.token]}”",
         )

@@ -149,7 +149,10 @@ class TargetView(View):
         indices, values = bench.top_tokens(state.layer, state.alpha, state.top_k)
         words = bench.labels("C")
         self.ranking.show(
-            [(f"{rank}. “{words[k]}”  {value:.3f}", int(k)) for rank, (k, value) in enumerate(zip(indices, values), 1)],
+            [
+                (f"{rank}. “{words[k]}”  {value:.3f}", int(k))
+                for rank, (k, value) in enumerate(zip(indices, values, strict=True), 1)
+            ],
             selected=token,
             heading=f"Best {len(indices)} C tokens at layer {state.layer}",
         )
