@@ -14,6 +14,7 @@ large common component, so raw cosines run high); centering removes what the thr
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 
 import numpy as np
@@ -23,7 +24,7 @@ from .cache import ActivationCache
 from .models import LoadedModel
 from .texts import TEXT_NAMES, AnalysedText, analyse_texts
 
-_MEMO_SIZE = 8  # results kept per memoised function (distinct alphas, layers...)
+MEMO_ENTRIES = 64  # memoised results kept (slices, tables, baselines), least recently used dropped first
 
 
 class Workbench:
@@ -52,7 +53,7 @@ class Workbench:
             self.mean = pooled_mean(*(self._X[name] for name in TEXT_NAMES))
             self._X = {name: (X - self.mean[:, None, :]).astype(np.float32) for name, X in self._X.items()}
         self.norms = {name: analysis.norms(self._X[name]) for name in TEXT_NAMES}
-        self._memo: dict[tuple, object] = {}
+        self._memo: OrderedDict[tuple, object] = OrderedDict()
 
     @classmethod
     def build(
@@ -92,11 +93,15 @@ class Workbench:
         return int(token)
 
     def _memoised(self, key: tuple, compute):
-        if key not in self._memo:
-            if len(self._memo) >= _MEMO_SIZE * 4:
-                self._memo.pop(next(iter(self._memo)))
-            self._memo[key] = compute()
-        return self._memo[key]
+        """``compute()`` once per key; the least recently used of MEMO_ENTRIES results goes first."""
+        if key in self._memo:
+            self._memo.move_to_end(key)
+            return self._memo[key]
+        value = compute()
+        self._memo[key] = value
+        while len(self._memo) > MEMO_ENTRIES:
+            self._memo.popitem(last=False)
+        return value
 
     def sweep(self, alpha: float) -> np.ndarray:
         """Parts 2-3 at every layer: target cosines s [n_layers, n_C]."""
@@ -164,7 +169,10 @@ class Workbench:
             observed = float(self.target(layer, alpha).target_cosines.max())
             X = {name: self.X(name)[layer] for name in TEXT_NAMES}
             null = baselines.permutation_null(X["A"], X["B"], X["C"], alpha, n_permutations, seed)
-            directions = baselines.random_direction_null(X["C"], n_permutations, seed)
+            directions = self._memoised(  # independent of alpha: drawn once per layer
+                ("directions", layer, n_permutations, seed),
+                lambda: baselines.random_direction_null(X["C"], n_permutations, seed),
+            )
             return baselines.TargetBaselines(
                 baselines.baseline(observed, null), baselines.baseline(observed, directions)
             )
@@ -191,7 +199,13 @@ class Workbench:
 
         def compute() -> baselines.Baseline:
             matrix = self.pair_matrix(layer, token, alpha)
-            null = baselines.pair_random_direction_null(self.X("C")[layer], matrix.size, token, n_draws, seed)
+            C = self.X("C")[layer]
+            # The null depends only on the number of pairs and the width (rotational symmetry), and on
+            # whether c_k is zero: one draw serves every layer, token and alpha.
+            null = self._memoised(
+                ("pair_null", matrix.size, C.shape[1], n_draws, seed, bool(np.any(C[token]))),
+                lambda: baselines.pair_random_direction_null(C, matrix.size, token, n_draws, seed),
+            )
             return baselines.baseline(float(matrix.max()), null)
 
         return self._memoised(("pair_baseline", layer, token, alpha, n_draws, seed), compute)

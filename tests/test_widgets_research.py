@@ -78,3 +78,39 @@ def test_mean_centering_reruns_every_part_from_the_cache(app):
     np.testing.assert_allclose(app.views[0].heatmaps["A"].mark.color, centered.norms["A"], rtol=1e-6)
     pooled = np.concatenate([centered.X(name)[layer] for name in "ABC"])
     assert np.abs(pooled.mean(axis=0)).max() < 1e-5
+
+
+@pytest.fixture(scope="module")
+def second_model_dir(tmp_path_factory):
+    from tests.tiny import build_gpt2
+
+    return build_gpt2(tmp_path_factory.mktemp("six-layers"), n_layer=6, n_embd=48, seed=1)
+
+
+def test_compare_shows_parts_3_and_5_for_a_second_model_on_the_same_texts(app, second_model_dir):
+    from core.models import load_model
+
+    assert app.comparison.grid.layout.display == "none"
+    app.controls.compare.value = str(second_model_dir)
+    second = Workbench.build(load_model(str(second_model_dir)), app.cache, app.state.texts(), "mlp_out", True)
+    layers_b, sweep_b = app.comparison.second
+    tokens, cosines = second.recommendations(app.state.alpha)
+    np.testing.assert_allclose(layers_b.points.y, cosines, atol=1e-6)
+    np.testing.assert_allclose(sweep_b.heatmap.mark.color, second.max_pairs(app.state.alpha)[0], atol=1e-6)
+    layers_a, sweep_a = app.comparison.first
+    np.testing.assert_allclose(sweep_a.heatmap.mark.color, app.views[4].heatmap.mark.color)
+    assert app.comparison.grid.layout.display is None and "6 layers" in app.comparison.status.value
+
+    passes = app.cache.forward_passes
+    app.controls.texts["C"].value = "Of shoes and ships and sealing-wax."
+    assert app.cache.forward_passes == passes + 2  # one new text, two models: both kept in the cache
+    assert sweep_b.heatmap.mark.color.shape[1] == app.views[4].heatmap.mark.color.shape[1]
+    app.state.layer = 0
+    assert list(layers_b.current.x) == [0.0]
+
+
+def test_a_compared_model_that_cannot_load_leaves_everything_else_alone(app, tmp_path):
+    app.controls.compare.value = str(tmp_path / "missing")
+    assert "Nothing to compare with" in app.message.value
+    assert app.state.compare_model == "" and app.comparison.grid.layout.display == "none"
+    assert "mlprec-ready" in app.status.value

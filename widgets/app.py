@@ -18,6 +18,7 @@ from core.workbench import Workbench
 from .controls import Controls
 from .state import DATA_TRAITS, AppState, Results
 from .style import STYLE
+from .views.compare import CompareView
 from .views.layers import LayersView
 from .views.norms import NormsView
 from .views.pairs import PairsView
@@ -76,17 +77,24 @@ class Dashboard:
         self.fallback = Button(icon="life-ring", button_style="warning", layout=Layout(display="none", width="auto"))
         self.fallback.add_class("mlprec-fallback")
         self.fallback.on_click(lambda _: self._use_fallback())
+        self.compared_results = Results()
+        self.compared = None
         self.views = [
             view(self.state, self.results, self.report)
             for view in (NormsView, TargetView, LayersView, PairsView, SweepView)
         ]
+        self.comparison = CompareView(
+            self.state, self.results, self.compared_results, self.report, self.controls.compare
+        )
         self.widget = VBox(
             [HTML(STYLE), self.status, self.message, self.fallback, self.controls.widget]
-            + [view.widget for view in self.views],
+            + [view.widget for view in self.views]
+            + [self.comparison.widget],
             layout=Layout(width="100%"),
         )
         self.widget.add_class("mlprec-app")
         self.state.observe(self._model_changed, names="model")
+        self.state.observe(self._compared_model_changed, names="compare_model")
         self.state.observe(lambda change: self.run(), names=[t for t in DATA_TRAITS if t != "model"])
         self.controls.apply.on_click(lambda _: self.run())
         self._start_loading(name)
@@ -161,6 +169,55 @@ class Dashboard:
             self.fallback.description = "Use the installed all-MiniLM-L6-v2 (BERT, offline) instead"
             self.fallback.layout.display = "flex"
 
+    def _compared_model_changed(self, change) -> None:
+        name = change["new"]
+        if self._reverting:
+            return
+        if not name:
+            self.compared = None
+            self.compared_results.clear()
+            self.comparison.show(None)
+            return
+        if self.background:
+            threading.Thread(target=self._load_compared, args=(name,), daemon=True, name="mlprec-compare").start()
+        else:
+            self._load_compared(name)
+
+    def _load_compared(self, name: str) -> None:
+        self.comparison.status.value = f"<span class='mlprec-busy'>Loading “{html.escape(name, quote=False)}”…</span>"
+        try:
+            model = load_model(name)
+        except Exception as err:  # ModelError or worse: the first model is untouched
+            reason = str(err) if isinstance(err, ModelError) else f"Model “{name}” could not be loaded: {err}"
+            self.report(f"{reason} Nothing to compare with.")
+            self._reverting = True
+            try:
+                self.state.compare_model = self.compared.name if self.compared else ""
+            finally:
+                self._reverting = False
+            self.comparison.show(self.compared.name if self.compared else None)
+            return
+        self.compared = model
+        self._run_compared()
+
+    def _run_compared(self) -> None:
+        """Results of the compared model on the current texts (its forward passes go through the shared cache)."""
+        if self.compared is None:
+            return
+        state = self.state
+        try:
+            bench = Workbench.build(
+                self.compared, self.cache, state.texts(), state.hook, state.skip_first, center=state.center
+            )
+        except Exception as err:
+            self.report(f"Compared model “{self.compared.name}”: {err}")
+            return
+        self.compared_results.publish(bench)
+        self.comparison.show(
+            self.compared.name,
+            f"{bench.n_layers} layers, {bench.X('A').shape[-1]} dims; analysed C tokens: {len(bench.labels('C'))}.",
+        )
+
     def _use_fallback(self) -> None:
         self.fallback.layout.display = "none"
         self.state.model = packaged_model()
@@ -193,6 +250,7 @@ class Dashboard:
             return
         self.report("")
         self._publish(bench)
+        self._run_compared()
         self._ready(bench, time.perf_counter() - start)
         truncated = [name for name in TEXT_NAMES if bench.texts[name].truncated]
         if truncated:

@@ -92,6 +92,23 @@ class Controls:
             )
         self.model.add_class("mlprec-model")
         link((state, "model"), (self.model, "value"))
+        compare_options = [("none", "")] + [(name, name) for name in state.model_choices]
+        if state.free_model_entry:
+            self.compare = Combobox(
+                description="Compare with",
+                options=list(state.model_choices),
+                ensure_option=False,
+                continuous_update=False,
+                placeholder="a second model (empty: none)",
+                style=WIDE,
+                layout=Layout(width="420px"),
+            )
+        else:
+            self.compare = Dropdown(
+                description="Compare with", options=compare_options, style=WIDE, layout=Layout(width="420px")
+            )
+        self.compare.add_class("mlprec-compare-model")
+        link((state, "compare_model"), (self.compare, "value"))
         self.hook = Dropdown(description="Hook point", options=list(HOOK_POINTS), style=WIDE)
         self.hook.add_class("mlprec-hook")
         link((state, "hook"), (self.hook, "value"))

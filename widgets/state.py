@@ -43,6 +43,7 @@ class AppState(HasTraits):
     free_model_entry = Bool(True)
 
     model = Unicode("gpt2")
+    compare_model = Unicode("")  # a second model for the Compare section; "" = none
     text_a = Unicode(DEFAULT_TEXTS["A"])
     text_b = Unicode(DEFAULT_TEXTS["B"])
     text_c = Unicode(DEFAULT_TEXTS["C"])
@@ -135,6 +136,16 @@ class AppState(HasTraits):
             )
         return name
 
+    @validate("compare_model")
+    def _allowed_compared_model(self, proposal):
+        name = proposal["value"].strip()
+        if name and not self.free_model_entry and name not in self.model_choices:
+            return self._refuse(
+                "compare_model",
+                f"Model “{name}” is not offered on this server: choose one of {', '.join(self.model_choices)}.",
+            )
+        return name
+
     def texts(self) -> dict[str, str]:
         return {"A": self.text_a, "B": self.text_b, "C": self.text_c}
 
@@ -155,3 +166,6 @@ class Results(HasTraits):
     def publish(self, bench) -> None:
         self.bench = bench
         self.version += 1
+
+    def clear(self) -> None:
+        self.bench = None

@@ -29,16 +29,20 @@ class View:
     slice_traits: tuple[str, ...] = ()
     visual_traits: tuple[str, ...] = ()
 
-    def __init__(self, state: AppState, results: Results, report: Report):
+    def __init__(self, state: AppState, results: Results, report: Report, caption: str | None = None):
         self.state = state
         self.results = results
         self._report = report
-        heading = HTML(
-            f"<h3 class='mlprec-heading'>{html.escape(self.title)}</h3>"
-            f"<p class='mlprec-explain'>{html.escape(self.explanation)}</p>"
-        )
+        self.active = True  # an inactive (hidden) view skips its redraws
+        if caption is None:  # a section of its own
+            heading = HTML(
+                f"<h3 class='mlprec-heading'>{html.escape(self.title)}</h3>"
+                f"<p class='mlprec-explain'>{html.escape(self.explanation)}</p>"
+            )
+        else:  # a panel inside another section (Compare)
+            heading = HTML(f"<b class='mlprec-caption'>{html.escape(caption)}</b>")
         self.widget = VBox([heading, *self.build()])
-        self.widget.add_class("mlprec-section")
+        self.widget.add_class("mlprec-section" if caption is None else "mlprec-panel")
         results.observe(lambda change: self.update({"data"}), names="version")
         if self.slice_traits:
             state.observe(lambda change: self.update({change["name"]}), names=list(self.slice_traits))
@@ -48,6 +52,16 @@ class View:
     @property
     def bench(self):
         return self.results.bench
+
+    @property
+    def layer(self) -> int:
+        """The chosen layer, within this view's results (a compared model may have fewer layers)."""
+        return min(self.state.layer, self.bench.n_layers - 1)
+
+    @property
+    def token(self) -> int:
+        """The chosen C token, within this view's results (a compared model may cut C differently)."""
+        return min(self.state.token, len(self.bench.labels("C")) - 1)
 
     @property
     def vectors(self) -> str:
@@ -62,7 +76,7 @@ class View:
 
     def update(self, changed: set[str]) -> None:
         """Redraw for ``changed``; report instead of raising."""
-        if self.bench is None:
+        if self.bench is None or not self.active:
             return
         try:
             self.refresh(changed)

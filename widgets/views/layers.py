@@ -103,7 +103,7 @@ class LayersView(View):
             self.figure.title = f"Recommended token at each layer ({self.vectors})"
         if changed & {"data", "alpha", "permutations"}:
             self._chance(cosines)
-        layer = self.state.layer
+        layer = self.layer
         with self.current.hold_sync():
             self.current.x = np.array([float(layer)])
             self.current.y = cosines[layer : layer + 1]

@@ -62,20 +62,20 @@ class SweepView(View):
             self.heatmap.limits(*percentile_limits(best, state.sweep_percentiles))
         if changed <= set(self.visual_traits):
             return
-        self.heatmap.mark_cell(state.layer, state.token)
+        self.heatmap.mark_cell(self.layer, self.token)
         self.table.value = self._table(best, pairs)
 
     def _table(self, best, pairs) -> str:
-        bench, state = self.bench, self.state
+        bench = self.bench
         a, b = bench.labels("A"), bench.labels("B")
-        token = state.token
+        token = self.token
         lines = [
             f"<b>Best pairs for “{html.escape(bench.labels('C')[token])}”</b>",
             "<table class='mlprec-table'><tr><th>Layer</th><th>A token</th><th>B token</th><th>Cosine</th></tr>",
         ]
         for layer in range(bench.n_layers - 1, -1, -1):
             i, j = pairs[layer, token]
-            mark = " class='mlprec-current'" if layer == state.layer else ""
+            mark = " class='mlprec-current'" if layer == self.layer else ""
             lines.append(
                 f"<tr{mark}><td>{layer}</td><td>{html.escape(a[i])}</td><td>{html.escape(b[j])}</td>"
                 f"<td>{best[layer, token]:.3f}</td></tr>"
