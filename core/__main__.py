@@ -59,8 +59,28 @@ def parser() -> argparse.ArgumentParser:
 _FORMAT2_OPTIONS = {"top_k": "--top-k", "permutations": "--permutations", "seed": "--seed", "token": "--token"}
 
 
+def _attach_negative_numbers(argv: list[str]) -> list[str]:
+    """``--alpha -1e12`` as ``--alpha=-1e12``: argparse would read a negative exponent number as an option."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and arg.startswith("-") and _is_number(arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(_attach_negative_numbers(list(argv)))
     given = [flag for name, flag in _FORMAT2_OPTIONS.items() if getattr(args, name) is not None]
     given += ["--center"] if args.center else []
     if args.format == 1 and given:

@@ -76,7 +76,8 @@ _BERT_LIKE = _decoder("encoder.layer", "attention.output.dense", "output.dense",
 ADAPTERS: Mapping[str, Adapter] = {
     "gpt2": _decoder("h", "attn", "mlp.c_proj"),
     "gpt_neo": _decoder("h", "attn", "mlp.c_proj"),
-    "gpt_neox": _decoder("layers", "attention", "mlp.dense_4h_to_h", sequential=False),
+    # Parallel residual (Pythia): h + attn(ln1 h) + mlp(ln2 h) still adds up, so the identity holds.
+    "gpt_neox": _decoder("layers", "attention", "mlp.dense_4h_to_h"),
     "llama": _LLAMA_LIKE,
     "mistral": _LLAMA_LIKE,
     "qwen2": _LLAMA_LIKE,

@@ -45,7 +45,7 @@ class PairsView(View):
         self.chance = HTML()
         self.chance.add_class("mlprec-chance-part4")
         self.main.figure.layout.flex = "1 1 auto"
-        side = VBox([self.ranking.widget], layout=Layout(width="300px", min_width="260px"))
+        side = VBox([self.ranking.widget], layout=Layout(width="270px", min_width="230px"))
         return [HBox([self.main.figure, side], layout=Layout(width="100%")), self.chance, grid]
 
     def _picked(self, pair) -> None:

@@ -105,7 +105,7 @@ class TargetView(View):
         self.chance = HTML()
         self.chance.add_class("mlprec-chance-part2")
         self.similarity_figure.layout.flex = "1 1 auto"
-        side = VBox([self.ranking.widget], layout=Layout(width="280px", min_width="240px"))
+        side = VBox([self.ranking.widget], layout=Layout(width="250px", min_width="220px"))
         return [top, HBox([self.similarity_figure, side], layout=Layout(width="100%")), self.chance]
 
     def _picked(self, token):
