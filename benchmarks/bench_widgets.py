@@ -1,8 +1,10 @@
 """Server-side redraw cost of the dashboard (GPT-2-small shape, random weights, default texts).
 
-Measures, in one run: a Layer change redrawing every view (median of 40), a Token change, an Alpha
-change, and as the baseline what an app without the tiered cache would do on each change: rerun the
-forward passes and every part (cache cleared, then `run()`). Writes benchmarks/results/widgets.json.
+Measures, in one run: a Layer change redrawing every view, first visits of each layer (nothing
+memoised yet: slices, top-k lists and the chance baselines are computed) and revisits (memoised), the
+same with the chance baselines off, a Token change, an Alpha change, and as the baseline what an app
+without the tiered cache would do on each change: rerun the forward passes and every part (cache
+cleared, then `run()`). Writes benchmarks/results/widgets.json.
 
     .venv/bin/python benchmarks/bench_widgets.py
 """
@@ -39,7 +41,13 @@ def main() -> None:
         app = Dashboard(model=folder)
         state = app.state
         n_layers, n_tokens = state.n_layers, state.n_tokens
-        layer = timed(lambda i: setattr(state, "layer", (state.layer + 1) % n_layers), 40)
+        step = lambda i: setattr(state, "layer", (state.layer + 1) % n_layers)  # noqa: E731
+        first_visits = timed(step, n_layers)
+        revisits = timed(step, 3 * n_layers)
+        state.permutations = 0
+        state.alpha = 0.9  # fresh slices again
+        no_baselines = timed(step, n_layers)
+        state.permutations, state.alpha = 1000, 1.0
         token = timed(lambda i: setattr(state, "token", (state.token + 1) % n_tokens), 40)
         alpha = timed(lambda i: setattr(state, "alpha", 0.5 + 0.1 * (i % 10)), 20)
 
@@ -53,11 +61,13 @@ def main() -> None:
     result = {
         "model": "GPT-2-small shape (12 layers, 768 wide), random weights",
         "analysed_tokens": shapes,
-        "layer_change_ms_median": statistics.median(layer),
+        "layer_change_first_visit_ms_median": statistics.median(first_visits),
+        "layer_change_revisit_ms_median": statistics.median(revisits),
+        "layer_change_first_visit_no_baselines_ms_median": statistics.median(no_baselines),
         "token_change_ms_median": statistics.median(token),
         "alpha_change_ms_median": statistics.median(alpha),
         "baseline_full_rerun_ms_median": statistics.median(baseline),
-        "layer_change_speedup_vs_rerun": statistics.median(baseline) / statistics.median(layer),
+        "layer_change_speedup_vs_rerun": statistics.median(baseline) / statistics.median(first_visits),
         "forward_passes_in_baseline": passes,
     }
     out = ROOT / "benchmarks" / "results" / "widgets.json"

@@ -24,7 +24,7 @@ from .cache import ActivationCache
 from .models import LoadedModel
 from .texts import TEXT_NAMES, AnalysedText, analyse_texts
 
-MEMO_ENTRIES = 64  # memoised results kept (slices, tables, baselines), least recently used dropped first
+MEMO_BYTES = 32 << 20  # memoised results kept (slices, tables, baselines): 32 MiB, least recently used dropped first
 
 
 class Workbench:
@@ -53,7 +53,8 @@ class Workbench:
             self.mean = pooled_mean(*(self._X[name] for name in TEXT_NAMES))
             self._X = {name: (X - self.mean[:, None, :]).astype(np.float32) for name, X in self._X.items()}
         self.norms = {name: analysis.norms(self._X[name]) for name in TEXT_NAMES}
-        self._memo: OrderedDict[tuple, object] = OrderedDict()
+        self._memo: OrderedDict[tuple, tuple[object, int]] = OrderedDict()
+        self._memo_bytes = 0
 
     @classmethod
     def build(
@@ -93,14 +94,16 @@ class Workbench:
         return int(token)
 
     def _memoised(self, key: tuple, compute):
-        """``compute()`` once per key; the least recently used of MEMO_ENTRIES results goes first."""
+        """``compute()`` once per key; beyond MEMO_BYTES of results the least recently used go first."""
         if key in self._memo:
             self._memo.move_to_end(key)
-            return self._memo[key]
+            return self._memo[key][0]
         value = compute()
-        self._memo[key] = value
-        while len(self._memo) > MEMO_ENTRIES:
-            self._memo.popitem(last=False)
+        self._memo[key] = (value, _nbytes(value))
+        self._memo_bytes += self._memo[key][1]
+        while self._memo_bytes > MEMO_BYTES and len(self._memo) > 1:
+            _, (_, size) = self._memo.popitem(last=False)
+            self._memo_bytes -= size
         return value
 
     def sweep(self, alpha: float) -> np.ndarray:
@@ -209,6 +212,17 @@ class Workbench:
             return baselines.baseline(float(matrix.max()), null)
 
         return self._memoised(("pair_baseline", layer, token, alpha, n_draws, seed), compute)
+
+
+def _nbytes(value) -> int:
+    """Approximate size of a memoised result: its arrays' bytes (plus a little for everything else)."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes + 128
+    if isinstance(value, (tuple, list)):
+        return sum(_nbytes(item) for item in value) + 64
+    if hasattr(value, "__dataclass_fields__"):
+        return sum(_nbytes(getattr(value, name)) for name in value.__dataclass_fields__) + 64
+    return 64
 
 
 def pooled_mean(XA: np.ndarray, XB: np.ndarray, XC: np.ndarray) -> np.ndarray:
