@@ -24,7 +24,7 @@ from .cache import ActivationCache
 from .models import LoadedModel
 from .texts import TEXT_NAMES, AnalysedText, analyse_texts
 
-MEMO_BYTES = 32 << 20  # memoised results kept (slices, tables, baselines): 32 MiB, least recently used dropped first
+MEMO_BYTES = 8 << 20  # memoised results kept (slices, tables, baselines): 8 MiB, least recently used dropped first
 
 
 class Workbench:

@@ -85,7 +85,7 @@ def test_a_thousand_random_changes_keep_memory_flat_hooks_clear_and_each_change_
         else:
             state.alpha = round(rng.uniform(-3, 5), 1)
 
-    for _ in range(100):  # warm-up: memoised results reach their bounds
+    for _ in range(1000):  # warm-up: memoised results reach their bound (core.workbench.MEMO_BYTES)
         change()
     gc.collect()
     start_mb = rss_mb()
