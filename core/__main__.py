@@ -1,4 +1,5 @@
-"""Command line: ``python -m core report [options] --json OUT.json`` (see SPEC.md and core/report.py).
+"""Command line: ``python -m core report [options] --json OUT.json`` (see SPEC.md and core/report.py), and
+``python -m core examples`` (the gallery names for ``report --example NAME``, core/gallery.py).
 
 Report format: 2 when any of --top-k, --permutations, --seed, --token, --center is given, else 1 (SPEC.md's
 format, byte for byte the same fields as before format 2 existed); ``--format 1|2`` says it explicitly.
@@ -12,6 +13,7 @@ import os
 import sys
 
 from .cache import TextError
+from .gallery import EXAMPLES
 from .models import DEFAULT_MODEL, HOOK_POINTS, ModelError
 from .report import ReportRequest, build_report
 from .texts import DEFAULT_TEXTS
@@ -32,9 +34,10 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
     report = commands.add_parser("report", help="compute every part and write the report JSON")
     report.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local model folder (default gpt2)")
-    report.add_argument("--text-a", default=DEFAULT_TEXTS["A"])
-    report.add_argument("--text-b", default=DEFAULT_TEXTS["B"])
-    report.add_argument("--text-c", default=DEFAULT_TEXTS["C"])
+    report.add_argument("--example", metavar="NAME", help="texts A, B and C from the gallery (python -m core examples)")
+    report.add_argument("--text-a", help="text A (default: the example's, else the textbook's)")
+    report.add_argument("--text-b", help="text B (default: the example's, else the textbook's)")
+    report.add_argument("--text-c", help="text C (default: the example's, else the textbook's)")
     report.add_argument("--layer", type=int, default=6)
     report.add_argument("--alpha", type=float, default=1.0, help="target = B + alpha (B - A)")
     report.add_argument("--hook", default="mlp_out", help=f"one of {', '.join(HOOK_POINTS)}")
@@ -53,6 +56,7 @@ def parser() -> argparse.ArgumentParser:
     extras.add_argument("--seed", type=int, metavar="S", help="seed of the baselines (default 0)")
     extras.add_argument("--center", action="store_true", help="mean-center the vectors at each layer (every part)")
     extras.add_argument("--token", type=int, metavar="T", help="C token of the Part 4 extras (default: recommended)")
+    commands.add_parser("examples", help="list the gallery of example texts, one name and idea a line")
     return top
 
 
@@ -81,6 +85,16 @@ def _is_number(text: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(_attach_negative_numbers(list(argv)))
+    if args.command == "examples":
+        width = max(map(len, EXAMPLES))
+        for name, example in EXAMPLES.items():
+            print(f"{name:<{width}}  {example.idea}")
+        return 0
+    if args.example is not None and args.example not in EXAMPLES:
+        return _fail(f"unknown example '{args.example}': choose one of {', '.join(EXAMPLES)}")
+    texts = dict(EXAMPLES[args.example].texts if args.example is not None else DEFAULT_TEXTS)
+    given_texts = {"A": args.text_a, "B": args.text_b, "C": args.text_c}
+    texts.update({name: text for name, text in given_texts.items() if text is not None})
     given = [flag for name, flag in _FORMAT2_OPTIONS.items() if getattr(args, name) is not None]
     given += ["--center"] if args.center else []
     if args.format == 1 and given:
@@ -89,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     extras = {name: getattr(args, name) for name in _FORMAT2_OPTIONS if getattr(args, name) is not None}
     request = ReportRequest(
         model=args.model,
-        texts={"A": args.text_a, "B": args.text_b, "C": args.text_c},
+        texts=texts,
         layer=args.layer,
         alpha=args.alpha,
         hook=args.hook,

@@ -6,12 +6,16 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from .labels import readable_labels
 from .models import LoadedModel, check_hook
+
+if TYPE_CHECKING:
+    from .diskcache import DiskStore
 
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB of cached vectors
 
@@ -139,12 +143,16 @@ def _offsets(model: LoadedModel, text: str, n_tokens: int) -> list[tuple[int, in
 class ActivationCache:
     """LRU cache of TextActivations keyed by (model key, hook, text), bounded by ``max_bytes``.
 
-    ``forward_passes`` counts the forward passes actually run (cache misses).
+    On a memory miss the ``disk`` store (core.diskcache), if any, is read before running a forward
+    pass, and every forward pass's result is written to it. ``forward_passes`` counts the forward
+    passes actually run; ``disk_hits`` the memory misses answered from disk.
     """
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES):
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, disk: DiskStore | None = None):
         self.max_bytes = int(max_bytes)
+        self.disk = disk
         self.forward_passes = 0
+        self.disk_hits = 0
         self._entries: OrderedDict[tuple[str, str, str], TextActivations] = OrderedDict()
 
     @property
@@ -160,8 +168,14 @@ class ActivationCache:
         if entry is not None:
             self._entries.move_to_end(key)
             return entry
-        entry = capture(model, text, hook)
-        self.forward_passes += 1
+        entry = self.disk.get(model, text, hook) if self.disk is not None else None
+        if entry is not None:
+            self.disk_hits += 1
+        else:
+            entry = capture(model, text, hook)
+            self.forward_passes += 1
+            if self.disk is not None:
+                self.disk.put(entry, model)
         self._entries[key] = entry
         self._evict()
         return entry
