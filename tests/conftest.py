@@ -11,6 +11,8 @@ from tests.tiny import build_gpt2
 
 # No test may reach the hub (read when huggingface_hub is imported, so set before any import of it).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Activations stay in memory unless a test asks for the disk store (results must not depend on earlier runs).
+os.environ["MLPREC_DISK_CACHE"] = "off"
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"

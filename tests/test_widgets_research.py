@@ -114,3 +114,25 @@ def test_a_compared_model_that_cannot_load_leaves_everything_else_alone(app, tmp
     assert "Nothing to compare with" in app.message.value
     assert app.state.compare_model == "" and app.comparison.grid.layout.display == "none"
     assert "mlprec-ready" in app.status.value
+
+
+def test_a_gallery_example_fills_the_three_texts_and_says_what_to_look_for(app):
+    from core.gallery import EXAMPLES
+
+    name, example = next((n, e) for n, e in EXAMPLES.items() if n != "aged-aged-man")
+    app.controls.example.value = name
+    assert (app.state.text_a, app.state.text_b, app.state.text_c) == (example.a, example.b, example.c)
+    assert example.idea[:30] in app.controls.example_idea.value
+    assert app.results.bench.texts["C"].activations.text == example.c
+    assert "mlprec-ready" in app.status.value and app.message.value == ""
+
+
+def test_a_second_dashboard_reads_the_activations_from_the_disk_cache(tiny_gpt2_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLPREC_DISK_CACHE", "on")
+    monkeypatch.setenv("MLPREC_CACHE_DIR", str(tmp_path / "activations"))
+    first = Dashboard(model=str(tiny_gpt2_dir))
+    assert first.cache.forward_passes == 3 and "(3 forward passes, 0 texts from the disk cache)" in first.status.value
+    second = Dashboard(model=str(tiny_gpt2_dir))  # a new session: a new kernel, the same machine
+    assert second.cache.forward_passes == 0 and second.cache.disk_hits == 3
+    assert "(0 forward passes, 3 texts from the disk cache)" in second.status.value
+    np.testing.assert_array_equal(second.views[4].heatmap.mark.color, first.views[4].heatmap.mark.color)

@@ -11,6 +11,7 @@ import time
 from ipywidgets import HTML, Button, Layout, VBox
 
 from core.cache import ActivationCache, TextError
+from core.diskcache import DiskStore
 from core.models import DEFAULT_MODEL, HOOK_POINTS, ModelError, load_model, packaged_model
 from core.texts import TEXT_NAMES
 from core.workbench import Workbench
@@ -50,6 +51,14 @@ def model_choices(current: str) -> tuple[list[str], bool]:
     return list(dict.fromkeys(choices)), free
 
 
+def disk_store() -> DiskStore | None:
+    """The persistent activation store (MLPREC_CACHE_DIR, else ~/.cache/mlprec-dashboard/activations),
+    shared by every session of this machine; MLPREC_DISK_CACHE=off keeps activations in memory only."""
+    if os.environ.get("MLPREC_DISK_CACHE", "on").lower() in ("off", "0", "false", "no"):
+        return None
+    return DiskStore()
+
+
 class Dashboard:
     """The app. ``Dashboard(model=...)`` builds it and loads the model (MLPREC_MODEL, else gpt2).
 
@@ -63,11 +72,12 @@ class Dashboard:
         self.state = AppState(model_choices=choices, free_model_entry=free, model=name)
         self.state.on_refusal(self.report)
         self.results = Results()
-        self.cache = cache or ActivationCache()
+        self.cache = cache or ActivationCache(disk=disk_store())
         self.loaded = None
         self.background = background
         self.busy = False
         self._reverting = False
+        self._last_run: tuple[int, int] | None = None  # forward passes and disk hits of the last run
         self._loader: threading.Thread | None = None
         self.controls = Controls(self.state)
         self.status = HTML()
@@ -230,6 +240,7 @@ class Dashboard:
             return
         self._progress("Running the model on the texts…")
         start = time.perf_counter()
+        passes, disk_hits = self.cache.forward_passes, self.cache.disk_hits
         try:
             bench = Workbench.build(
                 self.loaded,
@@ -251,6 +262,7 @@ class Dashboard:
         self.report("")
         self._publish(bench)
         self._run_compared()
+        self._last_run = (self.cache.forward_passes - passes, self.cache.disk_hits - disk_hits)
         self._ready(bench, time.perf_counter() - start)
         truncated = [name for name in TEXT_NAMES if bench.texts[name].truncated]
         if truncated:
@@ -276,6 +288,9 @@ class Dashboard:
         model = bench.model
         counts = ", ".join(f"{name} {len(bench.labels(name))}" for name in TEXT_NAMES)
         timing = f" · ran in {seconds:.2f} s" if seconds is not None else ""
+        if seconds is not None and self._last_run is not None:
+            forward, from_disk = self._last_run
+            timing += f" ({forward} forward passes, {from_disk} texts from the disk cache)"
         self.status.value = (
             f"<span class='mlprec-ready'><b>{html.escape(model.name)}</b> · {html.escape(bench.hook)} "
             f"({bench.X('A').shape[-1]} dims: {html.escape(HOOK_POINTS[bench.hook], quote=False)}) · {model.n_layers} layers · "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from ipywidgets import (
     HTML,
     Accordion,
@@ -21,6 +23,7 @@ from ipywidgets import (
     link,
 )
 
+from core.gallery import EXAMPLES
 from core.models import HOOK_POINTS
 from core.texts import TEXT_NAMES
 
@@ -56,6 +59,16 @@ class Controls:
             count.add_class(f"mlprec-count-{name.lower()}")
             self.texts[name], self.counts[name] = area, count
             rows.append(HBox([area, count], layout=Layout(width="100%", align_items="center")))
+        self.example = Dropdown(
+            description="Example",
+            options=[("(your own texts)", "")] + [(name, name) for name in EXAMPLES],
+            style=WIDE,
+            layout=Layout(width="360px"),
+        )
+        self.example.add_class("mlprec-example")
+        self.example_idea = HTML()
+        self.example_idea.add_class("mlprec-example-idea")
+        self.example.observe(self._example_picked, names="value")
         self.apply = Button(
             description="Apply", icon="play", tooltip="Run the model on the texts", button_style="primary"
         )
@@ -149,8 +162,19 @@ class Controls:
         )
         self.settings = Accordion([settings], titles=("Model, hook point, chance baselines and colours",))
         self.settings.selected_index = None
-        self.widget = VBox([*rows, self.apply, slices, self.settings], layout=Layout(width="100%"))
+        examples = HBox([self.example, self.example_idea], layout=Layout(width="100%", align_items="center"))
+        self.widget = VBox([examples, *rows, self.apply, slices, self.settings], layout=Layout(width="100%"))
         self.widget.add_class("mlprec-controls")
+
+    def _example_picked(self, change):
+        """A gallery example fills the three texts (one run: the texts change together)."""
+        example = EXAMPLES.get(change["new"])
+        if example is None:
+            self.example_idea.value = ""
+            return
+        self.example_idea.value = f"<span class='mlprec-count'>{html.escape(example.idea, quote=False)}</span>"
+        with self.state.hold_trait_notifications():
+            self.state.text_a, self.state.text_b, self.state.text_c = example.a, example.b, example.c
 
     def _token_picked(self, change):
         if change["new"] is not None and change["new"] != self.state.token:
