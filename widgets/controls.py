@@ -37,6 +37,24 @@ def token_choice(index: int, label: str) -> str:
     return f"{index}: “{label}”"
 
 
+def model_picker(state: AppState, description: str, placeholder: str, none: bool = False):
+    """A model picker: free text with suggestions where free entry is allowed, else the operator's list
+    (with a "none" choice of value "" when ``none``)."""
+    layout = Layout(width="420px")
+    if state.free_model_entry:
+        return Combobox(
+            description=description,
+            options=list(state.model_choices),
+            ensure_option=False,
+            continuous_update=False,
+            placeholder=placeholder,
+            style=WIDE,
+            layout=layout,
+        )
+    options = [("none", "")] + [(name, name) for name in state.model_choices] if none else list(state.model_choices)
+    return Dropdown(description=description, options=options, style=WIDE, layout=layout)
+
+
 class Controls:
     """Texts (applied on blur or with Apply), slice controls (Layer, Token, Alpha) and settings."""
 
@@ -89,37 +107,10 @@ class Controls:
         slices = HBox([self.layer, self.token, self.alpha], layout=Layout(flex_flow="row wrap", width="100%"))
         slices.add_class("mlprec-slices")
 
-        if state.free_model_entry:
-            self.model = Combobox(
-                description="Model",
-                options=list(state.model_choices),
-                ensure_option=False,
-                continuous_update=False,
-                placeholder="hub id or local folder",
-                style=WIDE,
-                layout=Layout(width="420px"),
-            )
-        else:  # served: only the operator's list
-            self.model = Dropdown(
-                description="Model", options=list(state.model_choices), style=WIDE, layout=Layout(width="420px")
-            )
+        self.model = model_picker(state, "Model", "hub id or local folder")
         self.model.add_class("mlprec-model")
         link((state, "model"), (self.model, "value"))
-        compare_options = [("none", "")] + [(name, name) for name in state.model_choices]
-        if state.free_model_entry:
-            self.compare = Combobox(
-                description="Compare with",
-                options=list(state.model_choices),
-                ensure_option=False,
-                continuous_update=False,
-                placeholder="a second model (empty: none)",
-                style=WIDE,
-                layout=Layout(width="420px"),
-            )
-        else:
-            self.compare = Dropdown(
-                description="Compare with", options=compare_options, style=WIDE, layout=Layout(width="420px")
-            )
+        self.compare = model_picker(state, "Compare with", "a second model (empty: none)", none=True)
         self.compare.add_class("mlprec-compare-model")
         link((state, "compare_model"), (self.compare, "value"))
         self.hook = Dropdown(description="Hook point", options=list(HOOK_POINTS), style=WIDE)

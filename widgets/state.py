@@ -125,24 +125,14 @@ class AppState(HasTraits):
             return self._refuse("pair_limits", f"Colour limits must be finite with low < high, got {low} and {high}.")
         return (float(low), float(high))
 
-    @validate("model")
+    @validate("model", "compare_model")
     def _allowed_model(self, proposal):
-        name = proposal["value"].strip()
-        if not name:
-            return self._refuse("model", "No model given: choose one from the list.")
-        if not self.free_model_entry and name not in self.model_choices:
-            return self._refuse(
-                "model", f"Model “{name}” is not offered on this server: choose one of {', '.join(self.model_choices)}."
-            )
-        return name
-
-    @validate("compare_model")
-    def _allowed_compared_model(self, proposal):
-        name = proposal["value"].strip()
+        trait, name = proposal["trait"].name, proposal["value"].strip()
+        if not name and trait == "model":
+            return self._refuse(trait, "No model given: choose one from the list.")
         if name and not self.free_model_entry and name not in self.model_choices:
             return self._refuse(
-                "compare_model",
-                f"Model “{name}” is not offered on this server: choose one of {', '.join(self.model_choices)}.",
+                trait, f"Model “{name}” is not offered on this server: choose one of {', '.join(self.model_choices)}."
             )
         return name
 
