@@ -17,6 +17,7 @@ from core.texts import TEXT_NAMES
 from core.workbench import Workbench
 
 from .controls import Controls
+from .links import page_link, parse_query
 from .state import DATA_TRAITS, AppState, Results
 from .style import STYLE
 from .views.compare import CompareView
@@ -64,9 +65,17 @@ class Dashboard:
 
     ``state`` is the AppState every control and view shares; ``background=True`` loads models in a
     thread so that the page shows its progress (Voila); otherwise loading finishes in the constructor.
+    ``query`` is a URL query of settings (widgets.links); served by Voila it defaults to the page's own.
     """
 
-    def __init__(self, model: str | None = None, *, background: bool = False, cache: ActivationCache | None = None):
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        background: bool = False,
+        cache: ActivationCache | None = None,
+        query: str | None = None,
+    ):
         name = model or os.environ.get("MLPREC_MODEL") or DEFAULT_MODEL
         choices, free = model_choices(name)
         self.state = AppState(model_choices=choices, free_model_entry=free, model=name)
@@ -78,6 +87,9 @@ class Dashboard:
         self.busy = False
         self._reverting = False
         self._last_run: tuple[int, int] | None = None  # forward passes and disk hits of the last run
+        self._pending_slice: dict = {}  # a link's layer and token, applied once results exist
+        self._collected: list[str] | None = None  # refusals being gathered into one message
+        self._link_notes: list[str] = []  # what a link asked for and did not get, shown after the first run
         self._loader: threading.Thread | None = None
         self.controls = Controls(self.state)
         self.status = HTML()
@@ -107,7 +119,29 @@ class Dashboard:
         self.state.observe(self._compared_model_changed, names="compare_model")
         self.state.observe(lambda change: self.run(), names=[t for t in DATA_TRAITS if t != "model"])
         self.controls.apply.on_click(lambda _: self.run())
-        self._start_loading(name)
+        self.controls.link_button.on_click(lambda _: self._show_link())
+        self._apply_link(os.environ.get("QUERY_STRING", "") if query is None and served() else query or "")
+        self._start_loading(self.state.model)
+
+    # --- links ----------------------------------------------------------------------------------
+
+    def _apply_link(self, query: str) -> None:
+        """Take the settings of a URL query; whatever is refused is reported in one message."""
+        settings, problems = parse_query(query)
+        self._collected = problems
+        try:
+            for key in ("model", "hook", "center", "alpha", "text_a", "text_b", "text_c"):
+                if key in settings:
+                    setattr(self.state, key, settings[key])
+        finally:
+            self._collected = None
+        self._pending_slice = {key: settings[key] for key in ("layer", "token") if key in settings}
+        self._link_notes = problems
+        if problems:
+            self.report(" ".join(problems))
+
+    def _show_link(self) -> None:
+        self.controls.link.value = page_link(os.environ.get("VOILA_REQUEST_URL", ""), self.state)
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
@@ -116,6 +150,9 @@ class Dashboard:
 
     def report(self, text: str, kind: str = "error") -> None:
         """Show one message (escaped) in the message area; kind is "error" or "notice"."""
+        if self._collected is not None and text:
+            self._collected.append(text)
+            return
         self.message.value = f"<div class='mlprec-{kind}'>{html.escape(text, quote=False)}</div>" if text else ""
 
     def _progress(self, text: str) -> None:
@@ -259,9 +296,10 @@ class Dashboard:
             self.report(f"The model could not run on these texts: {err}")
             self._ready(self.results.bench)
             return
-        self.report("")
         self._publish(bench)
         self._run_compared()
+        self.report(" ".join(self._link_notes))
+        self._link_notes = []
         self._last_run = (self.cache.forward_passes - passes, self.cache.disk_hits - disk_hits)
         self._ready(bench, time.perf_counter() - start)
         truncated = [name for name in TEXT_NAMES if bench.texts[name].truncated]
@@ -279,6 +317,13 @@ class Dashboard:
         state.token = min(state.token, n_tokens - 1)
         state.n_layers, state.n_tokens = bench.n_layers, n_tokens
         self.controls.show_results(bench)
+        pending, self._pending_slice = self._pending_slice, {}
+        self._collected = self._link_notes
+        try:
+            for key, value in pending.items():  # a link's layer and token, checked against these results
+                setattr(state, key, value)
+        finally:
+            self._collected = None
         self.results.publish(bench)
 
     def _ready(self, bench: Workbench | None, seconds: float | None = None) -> None:

@@ -18,6 +18,7 @@ from ipywidgets import (
     HBox,
     IntSlider,
     Layout,
+    Text,
     Textarea,
     VBox,
     link,
@@ -91,6 +92,10 @@ class Controls:
             description="Apply", icon="play", tooltip="Run the model on the texts", button_style="primary"
         )
         self.apply.add_class("mlprec-apply")
+        self.link_button = Button(description="Link to this view", icon="link", tooltip="A link that reopens this view")
+        self.link_button.add_class("mlprec-link-button")
+        self.link = Text(placeholder="press “Link to this view”", layout=Layout(width="100%"))
+        self.link.add_class("mlprec-link")
 
         self.layer = IntSlider(description="Layer", min=0, max=max(state.layer, 1), style=WIDE, continuous_update=True)
         self.layer.add_class("mlprec-layer")
@@ -154,7 +159,8 @@ class Controls:
         self.settings = Accordion([settings], titles=("Model, hook point, chance baselines and colours",))
         self.settings.selected_index = None
         examples = HBox([self.example, self.example_idea], layout=Layout(width="100%", align_items="center"))
-        self.widget = VBox([examples, *rows, self.apply, slices, self.settings], layout=Layout(width="100%"))
+        actions = HBox([self.apply, self.link_button, self.link], layout=Layout(width="100%", align_items="center"))
+        self.widget = VBox([examples, *rows, actions, slices, self.settings], layout=Layout(width="100%"))
         self.widget.add_class("mlprec-controls")
 
     def _example_picked(self, change):
