@@ -17,6 +17,7 @@ from core.texts import TEXT_NAMES
 from core.workbench import Workbench
 
 from .controls import Controls
+from .lecture import Lecture
 from .links import page_link, parse_query
 from .state import DATA_TRAITS, AppState, Results
 from .style import STYLE
@@ -75,6 +76,7 @@ class Dashboard:
         background: bool = False,
         cache: ActivationCache | None = None,
         query: str | None = None,
+        lecture: bool = False,
     ):
         name = model or os.environ.get("MLPREC_MODEL") or DEFAULT_MODEL
         choices, free = model_choices(name)
@@ -120,12 +122,27 @@ class Dashboard:
         self.state.observe(lambda change: self.run(), names=[t for t in DATA_TRAITS if t != "model"])
         self.controls.apply.on_click(lambda _: self.run())
         self.controls.link_button.on_click(lambda _: self._show_link())
-        self._apply_link(os.environ.get("QUERY_STRING", "") if query is None and served() else query or "")
+        settings = self._apply_link(os.environ.get("QUERY_STRING", "") if query is None and served() else query or "")
+        self.lecture = None
+        if lecture or settings.get("lecture"):
+            self.start_lecture(settings.get("step", 1))
         self._start_loading(self.state.model)
 
     # --- links ----------------------------------------------------------------------------------
 
-    def _apply_link(self, query: str) -> None:
+    def start_lecture(self, step: int = 1) -> None:
+        """Lecture mode: one part at a time with Next/Back and larger type (the controls stay live)."""
+        if self.lecture is None:
+            sections = [view.widget for view in self.views]
+            self.lecture = Lecture(sections, [view.title for view in self.views], step)
+            self.comparison.widget.layout.display = "none"
+            self.widget.add_class("mlprec-lecture")
+            children = list(self.widget.children)
+            at = children.index(self.controls.widget) + 1
+            self.widget.children = children[:at] + [self.lecture.widget] + children[at:]
+        self.lecture.go(step)
+
+    def _apply_link(self, query: str) -> dict:
         """Take the settings of a URL query; whatever is refused is reported in one message."""
         settings, problems = parse_query(query)
         self._collected = problems
@@ -139,6 +156,7 @@ class Dashboard:
         self._link_notes = problems
         if problems:
             self.report(" ".join(problems))
+        return settings
 
     def _show_link(self) -> None:
         self.controls.link.value = page_link(os.environ.get("VOILA_REQUEST_URL", ""), self.state)

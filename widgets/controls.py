@@ -92,7 +92,12 @@ class Controls:
             description="Apply", icon="play", tooltip="Run the model on the texts", button_style="primary"
         )
         self.apply.add_class("mlprec-apply")
-        self.link_button = Button(description="Link to this view", icon="link", tooltip="A link that reopens this view")
+        self.link_button = Button(
+            description="Link to this view",
+            icon="link",
+            tooltip="A link that reopens this view",
+            layout=Layout(width="auto"),
+        )
         self.link_button.add_class("mlprec-link-button")
         self.link = Text(placeholder="press “Link to this view”", layout=Layout(width="100%"))
         self.link.add_class("mlprec-link")

@@ -1,6 +1,7 @@
 """Shareable state: the page's URL query sets the app's choices, and the app writes a link to its own state.
 
-Keys: text_a, text_b, text_c, layer, token, alpha, hook, model, center (0/1). Values are checked like
+Keys: text_a, text_b, text_c, layer, token, alpha, hook, model, center (0/1), and lecture (0/1) with
+step (1-5) to open lecture mode. Values are checked like
 any other input: a value that cannot be read is reported and ignored; a value that can be read still goes
 through AppState's own checks (layer range, allowed models...).
 """
@@ -54,6 +55,8 @@ READERS = {
     "hook": str,
     "model": str,
     "center": _boolean,
+    "lecture": _boolean,
+    "step": _whole,
 }
 
 

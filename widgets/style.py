@@ -20,4 +20,11 @@ STYLE = """<style>
 .mlprec-current { background: rgba(255, 127, 14, 0.35); font-weight: bold; }
 .mlprec-section { width: 100%; }
 .mlprec-chance { font-size: 0.9em; margin: 2px 0 2px 70px; color: var(--jp-ui-font-color1, #333); }
+.mlprec-lecture { font-size: 19px; }
+.mlprec-lecture .mlprec-heading { font-size: 1.6em; }
+.mlprec-lecture .bqplot text { font-size: 14px; }
+.mlprec-lecture .bqplot .mainheading { font-size: 20px; }
+.mlprec-lecture-bar { position: sticky; top: 48px; z-index: 19; padding: 6px 0;
+  background: var(--jp-layout-color0, #fff); border-bottom: 2px solid var(--jp-brand-color1, #1976d2); }
+.mlprec-lecture-caption { padding-left: 12px; max-width: 60em; }
 </style>"""
