@@ -115,6 +115,21 @@ def build_report(request: ReportRequest, model: LoadedModel | None = None) -> di
         model, ActivationCache(), request.texts, request.hook, request.skip_first, center=request.center
     )
     captured = time.perf_counter()
+    report = bench_report(bench, request)
+    report["timings_s"] = {
+        "load": loaded - start,
+        "forward": captured - loaded,
+        "analysis": report["timings_s"]["analysis"],
+    }
+    return report
+
+
+def bench_report(bench: Workbench, request: ReportRequest) -> dict:
+    """The report of results already captured in ``bench`` (texts, hook, skip-first and centering are the
+    bench's; layer, alpha, format and the format-2 options come from ``request``); load and forward
+    timings are 0."""
+    start = time.perf_counter()
+    check_layer(request.layer, bench.n_layers)
     if request.format == 2 and request.token is not None:
         check_token(request.token, len(bench.labels("C")))
     layer, alpha = request.layer, request.alpha
@@ -130,7 +145,7 @@ def build_report(request: ReportRequest, model: LoadedModel | None = None) -> di
         "layer": layer,
         "alpha": float(alpha),
         "skip_first": request.skip_first,
-        "n_layers": model.n_layers,
+        "n_layers": bench.n_layers,
         "tokens": {name: bench.texts[name].labels for name in TEXT_NAMES},
         "norms": {name: bench.norms[name].tolist() for name in TEXT_NAMES},
         "mean_cosine": target.mean_cosine,
@@ -143,7 +158,7 @@ def build_report(request: ReportRequest, model: LoadedModel | None = None) -> di
         "pair_cosines": pairs.astype(np.float64).tolist(),
         "max_pair_cosines": max_pairs.tolist(),
         "best_pairs": best_pairs.tolist(),
-        "timings_s": {"load": loaded - start, "forward": captured - loaded, "analysis": done - captured},
+        "timings_s": {"load": 0.0, "forward": 0.0, "analysis": done - start},
     }
     if request.format == 2:
         token = target.recommended if request.token is None else request.token

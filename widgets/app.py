@@ -17,6 +17,7 @@ from core.texts import TEXT_NAMES
 from core.workbench import Workbench
 
 from .controls import Controls
+from .export import Exports
 from .lecture import Lecture
 from .links import page_link, parse_query
 from .state import DATA_TRAITS, AppState, Results
@@ -110,8 +111,9 @@ class Dashboard:
         self.comparison = CompareView(
             self.state, self.results, self.compared_results, self.report, self.controls.compare
         )
+        self.exports = Exports(self.state, self.results, self._figures())
         self.widget = VBox(
-            [HTML(STYLE), self.status, self.message, self.fallback, self.controls.widget]
+            [HTML(STYLE), self.status, self.message, self.fallback, self.controls.widget, self.exports.widget]
             + [view.widget for view in self.views]
             + [self.comparison.widget],
             layout=Layout(width="100%"),
@@ -160,6 +162,23 @@ class Dashboard:
 
     def _show_link(self) -> None:
         self.controls.link.value = page_link(os.environ.get("VOILA_REQUEST_URL", ""), self.state)
+
+    def _figures(self) -> dict:
+        """Every figure of the five parts by a readable name (for export)."""
+        norms, target, layers, pairs, sweep = self.views
+        figures = {f"Part 1 · text {name} norms": norms.heatmaps[name].figure for name in TEXT_NAMES}
+        figures.update(
+            {
+                "Part 2 · mean vectors": target.means_figure,
+                "Part 2 · mean A vs mean B": target.scatter_figure,
+                "Part 2 · similarity to the target": target.similarity_figure,
+                "Part 3 · recommendations by layer": layers.figure,
+                "Part 4 · pairs for the selected token": pairs.main.figure,
+            }
+        )
+        figures.update({f"Part 4 · overview {k}": heatmap.figure for k, heatmap in enumerate(pairs.overview, 1)})
+        figures["Part 5 · max similarity by layer and token"] = sweep.heatmap.figure
+        return figures
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

@@ -1,0 +1,76 @@
+"""Export from the app: the report JSON and the CSV tables hold exactly what the core computes."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+import zipfile
+
+import pytest
+
+from core.report import ReportRequest, build_report
+from widgets import Dashboard
+
+
+def downloads(app) -> dict[str, bytes]:
+    """The files behind the Export panel's links, by file name."""
+    found = re.findall(r"download='([^']+)' href='data:[^;]+;base64,([^']+)'", app.exports.links.value)
+    return {name: base64.b64decode(data) for name, data in found}
+
+
+@pytest.fixture
+def app(tiny_gpt2_dir):
+    app = Dashboard(model=str(tiny_gpt2_dir))
+    app.state.layer, app.state.alpha = 2, 1.5
+    app.exports.widget.selected_index = 0  # the user opens the Export panel
+    return app
+
+
+def test_the_exported_report_equals_the_cli_report_of_the_same_choices(app):
+    files = downloads(app)
+    name = next(name for name in files if name.endswith(".json"))
+    assert name.startswith("mlprec-") and name.endswith("-layer2-and-his-answer-trickled-report.json")
+    exported = json.loads(files[name])
+    request = ReportRequest(model=app.state.model, layer=2, alpha=1.5, format=2, token=app.state.token)
+    expected = build_report(request, app.loaded)
+    for key in (
+        "tokens",
+        "norms",
+        "mean_cosine",
+        "target_cosines",
+        "recommended",
+        "per_layer",
+        "max_pair_cosines",
+        "best_pairs",
+        "top_k",
+        "format",
+    ):
+        assert exported[key] == expected[key], key
+    assert exported["baselines"]["permutations"] == app.state.permutations
+
+
+def test_the_exported_tables_are_the_views_numbers(app):
+    files = downloads(app)
+    archive = zipfile.ZipFile(io.BytesIO(next(data for name, data in files.items() if name.endswith(".zip"))))
+    assert sorted(archive.namelist()) == ["norms.csv", "part2-layer2.csv", "part3.csv", "part5.csv"]
+    part5 = list(csv.DictReader(io.StringIO(archive.read("part5.csv").decode())))
+    best, pairs = app.results.bench.max_pairs(1.5)
+    assert len(part5) == best.size
+    row = part5[5]
+    layer, k = int(row["layer"]), int(row["c_position"])
+    assert float(row["max_cosine"]) == pytest.approx(best[layer, k], abs=1e-5)
+    assert (int(row["a_position"]), int(row["b_position"])) == tuple(pairs[layer, k])
+    part3 = list(csv.DictReader(io.StringIO(archive.read("part3.csv").decode())))
+    assert [float(r["cosine"]) for r in part3] == pytest.approx(list(app.views[2].points.y), abs=1e-5)
+
+
+def test_links_follow_the_view_only_while_the_panel_is_open(app):
+    app.state.layer = 1
+    assert any("layer1" in name for name in downloads(app))
+    app.exports.widget.selected_index = None
+    before = app.exports.links.value
+    app.state.layer = 0
+    assert app.exports.links.value == before  # closed: no work on every change
