@@ -55,6 +55,23 @@ def _find(spans, index: int) -> int:
     return int(np.searchsorted([b for _, b in spans], index, side="right"))
 
 
+def dots(x_scale, y_scale, *, size: int, fill: str, ring: str | None = None, marker: str = "circle", **kwargs):
+    """A Scatter with placeholder data: filled with ``fill``, or a ring of colour ``ring`` when
+    ``fill`` is "transparent". ``kwargs`` go to bq.Scatter (tooltip, visible...)."""
+    ordinal = isinstance(x_scale, bq.OrdinalScale)
+    return bq.Scatter(
+        x=np.array(["0"], dtype=object) if ordinal else np.zeros(1),
+        y=np.array(["0"], dtype=object) if isinstance(y_scale, bq.OrdinalScale) else np.zeros(1),
+        scales={"x": x_scale, "y": y_scale},
+        marker=marker,
+        default_size=size,
+        colors=[fill],
+        stroke=ring,
+        stroke_width=3 if ring and fill == "transparent" else 1,
+        **kwargs,
+    )
+
+
 def figure(title: str = "", height: int = 300, min_width: int = 260, **kwargs) -> bq.Figure:
     """A figure sized for a 1280x800 projector; ``kwargs`` go to bq.Figure."""
     kwargs.setdefault("fig_margin", {"top": 50, "bottom": 70, "left": 70, "right": 20})
@@ -120,16 +137,9 @@ class HeatmapFigure:
         self.markers: dict[str, bq.Scatter] = {}
         if marker:
             for name, shape, colour in (("best", "square", ACCENT), ("picked", "circle", SELECTED)):
-                self.markers[name] = bq.Scatter(
-                    x=np.array(["0"]),
-                    y=np.array(["0"]),
-                    scales={"x": self.columns, "y": self.rows},
-                    marker=shape,
-                    default_size=120 if name == "best" else 160,
-                    colors=["transparent"],
-                    stroke=colour,
-                    stroke_width=3,
-                    visible=False,
+                size = 120 if name == "best" else 160
+                self.markers[name] = dots(
+                    self.columns, self.rows, size=size, fill="transparent", ring=colour, marker=shape, visible=False
                 )
             marks.extend(self.markers.values())
         self.marker = self.markers.get("best")

@@ -6,7 +6,7 @@ import bqplot as bq
 import numpy as np
 from ipywidgets import HTML
 
-from ..figures import SELECTED, figure, padded
+from ..figures import SELECTED, dots, figure, padded
 from .base import View
 
 FILLED = "#e7a3a3"
@@ -23,14 +23,12 @@ class LayersView(View):
 
     def build(self):
         self.layers, self.cos = layers, cos = bq.LinearScale(), bq.LinearScale()
-        self.points = bq.Scatter(
-            x=np.zeros(1),
-            y=np.zeros(1),
-            scales={"x": layers, "y": cos},
-            marker="circle",
-            default_size=200,
-            colors=[FILLED],
-            stroke="black",
+        self.points = dots(
+            layers,
+            cos,
+            size=200,
+            fill=FILLED,
+            ring="black",
             tooltip=bq.Tooltip(fields=["x", "y"], labels=["Layer", "Similarity"], formats=["d", ".3f"]),
         )
         self.points.on_element_click(self._clicked)
@@ -44,16 +42,7 @@ class LayersView(View):
             font_weight="bold",
             default_size=13,
         )
-        self.current = bq.Scatter(
-            x=np.zeros(1),
-            y=np.zeros(1),
-            scales={"x": layers, "y": cos},
-            marker="circle",
-            default_size=520,
-            colors=["transparent"],
-            stroke=SELECTED,
-            stroke_width=3,
-        )
+        self.current = dots(layers, cos, size=520, fill="transparent", ring=SELECTED)
         self._layer_axis = bq.Axis(scale=layers, label="Transformer layer", tick_format="d")
         self.figure = figure(
             "Recommended token at each layer",

@@ -6,7 +6,7 @@ import bqplot as bq
 import numpy as np
 from ipywidgets import HTML, GridBox, HBox, Layout, VBox
 
-from ..figures import ACCENT, SELECTED, axis_labels, figure, padded
+from ..figures import ACCENT, SELECTED, axis_labels, dots, figure, padded
 from ..tables import RankedList, chance_line
 from .base import View
 
@@ -58,35 +58,17 @@ class TargetView(View):
         )
         self.tokens = tokens = bq.OrdinalScale()
         self.cos = cos = bq.LinearScale()
-        self.similarity = bq.Scatter(
-            x=np.array(["0"]),
-            y=np.zeros(1),
-            scales={"x": tokens, "y": cos},
-            marker="circle",
-            default_size=140,
-            colors=["#b07aa1"],
-            stroke="black",
+        self.similarity = dots(
+            tokens,
+            cos,
+            size=140,
+            fill="#b07aa1",
+            ring="black",
             tooltip=bq.Tooltip(fields=["x", "y"], labels=["Token", "Similarity"], formats=["", ".3f"]),
         )
         self.similarity.on_element_click(self._clicked)
-        self.best = bq.Scatter(
-            x=np.array(["0"]),
-            y=np.zeros(1),
-            scales={"x": tokens, "y": cos},
-            marker="diamond",
-            default_size=300,
-            colors=[ACCENT],
-        )
-        self.selected = bq.Scatter(
-            x=np.array(["0"]),
-            y=np.zeros(1),
-            scales={"x": tokens, "y": cos},
-            marker="circle",
-            default_size=420,
-            colors=["transparent"],
-            stroke=SELECTED,
-            stroke_width=3,
-        )
+        self.best = dots(tokens, cos, size=300, fill=ACCENT, marker="diamond")
+        self.selected = dots(tokens, cos, size=420, fill="transparent", ring=SELECTED)
         self.similarity_figure = figure(
             "Similarity of each C token to the target",
             height=320,
