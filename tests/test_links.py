@@ -86,3 +86,12 @@ def test_lecture_mode_shows_one_part_at_a_time_with_next_and_back(tiny_gpt2_dir)
     assert shown() == [False, False, False, True, False]
     app.state.layer = 0  # the controls stay live in lecture mode
     assert "at layer 0" in app.views[3].main.figure.title
+
+
+def test_a_link_to_another_model_loads_only_that_model_once(tiny_gpt2_dir, tmp_path):
+    from tests.tiny import build_gpt2
+
+    other = build_gpt2(tmp_path / "other", n_layer=2, seed=3)
+    app = Dashboard(model=str(tiny_gpt2_dir), query=f"model={other}&layer=1")
+    assert app.loaded.name == str(other) and app.state.n_layers == 2 and app.state.layer == 1
+    assert app.cache.forward_passes == 3

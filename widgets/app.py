@@ -119,12 +119,13 @@ class Dashboard:
             layout=Layout(width="100%"),
         )
         self.widget.add_class("mlprec-app")
+        # A link's settings go in before anything observes the state: the model is then loaded once.
+        settings = self._apply_link(os.environ.get("QUERY_STRING", "") if query is None and served() else query or "")
         self.state.observe(self._model_changed, names="model")
         self.state.observe(self._compared_model_changed, names="compare_model")
         self.state.observe(lambda change: self.run(), names=[t for t in DATA_TRAITS if t != "model"])
         self.controls.apply.on_click(lambda _: self.run())
         self.controls.link_button.on_click(lambda _: self._show_link())
-        settings = self._apply_link(os.environ.get("QUERY_STRING", "") if query is None and served() else query or "")
         self.lecture = None
         if lecture or settings.get("lecture"):
             self.start_lecture(settings.get("step", 1))
