@@ -20,9 +20,6 @@ per-layer p-values and the Part 4 pair null).
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -33,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from benchmarks.common import machine, save  # noqa: E402
 from core import analysis, baselines  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "baselines.json"
@@ -101,20 +99,10 @@ def benchmark(counts: dict[str, int]) -> dict:
 def main() -> None:
     started = time.perf_counter()
     results = {
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "numpy": np.__version__,
-            "load_average_at_start": os.getloadavg(),
-        },
+        "machine": machine(numpy=np.__version__),
         "inputs": {name: benchmark(counts) for name, counts in INPUTS.items()},
     }
-    results["machine"]["bench_seconds"] = time.perf_counter() - started
-    results["machine"]["load_average_at_end"] = os.getloadavg()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
-    print_table(results)
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    save(results, RESULTS, started, print_table)
 
 
 def print_table(results: dict) -> None:

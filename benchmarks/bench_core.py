@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks.common import machine, save  # noqa: E402
 from core import analysis  # noqa: E402
 from core.texts import DEFAULT_TEXTS  # noqa: E402
 from tests import textbook  # noqa: E402
@@ -228,23 +228,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = build_gpt2_small(Path(tmp) / "gpt2-small-shaped")
         results = {
-            "machine": {
-                "platform": platform.platform(),
-                "cpus": os.cpu_count(),
-                "torch_threads": torch.get_num_threads(),
-                "torch": torch.__version__,
-                "load_average_at_start": os.getloadavg(),
-            },
+            "machine": machine(torch_threads=torch.get_num_threads(), torch=torch.__version__),
             "a_direct_loop": benchmark_a(model),
             "b_3x512": benchmark_b(),
             "c_capture_overhead": benchmark_c(model),
         }
-    results["machine"]["bench_seconds"] = time.perf_counter() - started
-    results["machine"]["load_average_at_end"] = os.getloadavg()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
-    print_table(results)
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    save(results, RESULTS, started, print_table)
 
 
 def print_table(results: dict) -> None:
