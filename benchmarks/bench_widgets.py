@@ -52,12 +52,12 @@ def main() -> None:
         alpha = timed(lambda i: setattr(state, "alpha", 0.5 + 0.1 * (i % 10)), 20)
 
         def full_rerun(i):
-            app.cache.clear()
+            app.session.cache.clear()
             app.run()
 
         baseline = timed(full_rerun, 10)
-        passes = app.cache.forward_passes
-    shapes = {name: len(app.results.bench.labels(name)) for name in "ABC"}
+        passes = app.session.cache.forward_passes
+    shapes = {name: len(app.session.feed.frame.bench.labels(name)) for name in "ABC"}
     result = {
         "model": "GPT-2-small shape (12 layers, 768 wide), random weights",
         "analysed_tokens": shapes,

@@ -12,9 +12,9 @@ import json
 import os
 import sys
 
-from .cache import TextError
+from .checks import HOOK_POINTS, InputError
 from .gallery import EXAMPLES
-from .models import DEFAULT_MODEL, HOOK_POINTS, ModelError
+from .models import DEFAULT_MODEL, ModelError
 from .report import ReportRequest, build_report
 from .texts import DEFAULT_TEXTS
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"cannot write {args.json}: folder {out_dir} does not exist")
     try:
         report = build_report(request)
-    except (ModelError, TextError, ValueError, IndexError) as err:
+    except (ModelError, InputError, ValueError, IndexError) as err:
         return _fail(str(err))
     except MemoryError:
         return _fail("out of memory: use shorter texts or a smaller model")

@@ -11,17 +11,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from .checks import TextError, check_hook
 from .labels import readable_labels
-from .models import LoadedModel, check_hook
+from .models import LoadedModel
 
 if TYPE_CHECKING:
     from .diskcache import DiskStore
 
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB of cached vectors
-
-
-class TextError(ValueError):
-    """A text cannot be analysed; the message says which text and what to do."""
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .checks import check_hook
+
 DEFAULT_MODEL = "gpt2"
 
-HOOK_POINTS: Mapping[str, str] = {
-    "mlp_out": "what each block's MLP adds to the residual stream",
-    "mlp_neurons": "the MLP's hidden activations after the nonlinearity (input of its down projection)",
-    "attn_out": "what each block's attention adds to the residual stream",
-    "resid_post": "the hidden state after the block",
-}
 
 # Files fetched from the hub: configuration, tokenizer and safetensors weights only.
 HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken"]
@@ -116,11 +112,6 @@ class LoadedModel:
         site = self.adapter.sites[hook]
         block = self.blocks()[layer]
         return (block.get_submodule(site.module) if site.module else block), site.side
-
-
-def check_hook(hook: str) -> None:
-    if hook not in HOOK_POINTS:
-        raise ModelError(f"Unknown hook point '{hook}': choose one of {', '.join(HOOK_POINTS)}.")
 
 
 def pick_device(device: str = "auto") -> torch.device:

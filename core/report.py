@@ -23,7 +23,6 @@ false and null "token", "top_k" and "baselines"; its "format" stays 1).
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -31,13 +30,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .cache import ActivationCache
-from .models import DEFAULT_MODEL, LoadedModel, check_hook, load_model
+from .checks import (
+    InputError,
+    check_alpha,
+    check_hook,
+    check_layer,
+    check_permutations,
+    check_text,
+    check_token,
+    check_top_k,
+)
+from .models import DEFAULT_MODEL, LoadedModel, load_model
 from .texts import DEFAULT_TEXTS, TEXT_NAMES
 from .workbench import Workbench
 
 FORMAT_VERSION = 2  # the newest format written; ReportRequest.format picks the one a report uses
 READABLE_FORMATS = (1, 2)
-MAX_PERMUTATIONS = 1_000_000
 FORMAT1_KEYS = (
     "format", "model", "hook", "layer", "alpha", "skip_first", "n_layers", "tokens", "norms", "mean_cosine",
     "target_cosines", "recommended", "per_layer", "pair_cosines", "max_pair_cosines", "best_pairs", "timings_s",
@@ -69,39 +77,22 @@ class ReportRequest:
     token: int | None = None
 
     def check(self) -> None:
-        """Raise ValueError for what is wrong before any model is loaded."""
+        """Raise InputError (a ValueError) for what is wrong before any model is loaded."""
         check_hook(self.hook)
         if self.format not in (1, 2) or isinstance(self.format, bool):
-            raise ValueError(f"Report format {self.format!r} cannot be written: choose 1 or 2.")
+            raise InputError(f"Report format {self.format!r} cannot be written: choose 1 or 2.")
         if self.format == 1 and self.center:
-            raise ValueError("Mean-centering needs report format 2 (format 1 has no field to say so).")
-        if self.top_k < 0:
-            raise ValueError(f"Top-k {self.top_k} is out of range: ask for 0 or more rows.")
-        if not 0 <= self.permutations <= MAX_PERMUTATIONS:
-            raise ValueError(
-                f"Permutations {self.permutations} is out of range: 0 (no baselines) to {MAX_PERMUTATIONS}."
-            )
+            raise InputError("Mean-centering needs report format 2 (format 1 has no field to say so).")
+        check_top_k(self.top_k, most=None)
+        check_permutations(self.permutations)
         if self.seed < 0:
-            raise ValueError(f"Seed {self.seed} is out of range: seeds count from 0.")
-        if self.token is not None and self.token < 0:
-            raise ValueError(f"Token {self.token} is out of range: tokens count from 0.")
-        if not math.isfinite(self.alpha):
-            raise ValueError(f"Alpha must be a finite number, got {self.alpha}.")
-        if self.layer < 0:
-            raise ValueError(f"Layer {self.layer} is out of range: layers count from 0.")
+            raise InputError(f"Seed {self.seed} is out of range: seeds count from 0.")
+        if self.token is not None:
+            check_token(self.token)
+        check_alpha(self.alpha)
+        check_layer(self.layer)
         for name in ("A", "B", "C"):
-            if not self.texts.get(name, "").strip():
-                raise ValueError(f"Text {name} is empty: type a few words.")
-
-
-def check_layer(layer: int, n_layers: int) -> None:
-    if not 0 <= layer < n_layers:
-        raise ValueError(f"Layer {layer} is out of range: this model has layers 0 to {n_layers - 1}.")
-
-
-def check_token(token: int, n_c: int) -> None:
-    if not 0 <= token < n_c:
-        raise ValueError(f"Token {token} is out of range: text C has {n_c} analysed tokens (0 to {n_c - 1}).")
+            check_text(name, self.texts.get(name, ""))
 
 
 def build_report(request: ReportRequest, model: LoadedModel | None = None) -> dict:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cache import ActivationCache, TextActivations, TextError
+from .cache import ActivationCache, TextActivations
+from .checks import TextError, check_text
 from .models import LoadedModel
 
 TEXT_NAMES = ("A", "B", "C")
@@ -43,8 +44,7 @@ def analyse_text(
     model: LoadedModel, cache: ActivationCache, name: str, text: str, hook: str, skip_first: bool
 ) -> AnalysedText:
     """Capture ``text`` (called Text ``name`` in messages) and keep its analysed positions."""
-    if not text or not text.strip():
-        raise TextError(f"Text {name} is empty: type a few words.")
+    check_text(name, text)
     try:
         activations = cache.get(model, text, hook)
     except TextError as err:

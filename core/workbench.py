@@ -21,6 +21,7 @@ import numpy as np
 
 from . import analysis, baselines, ranking
 from .cache import ActivationCache
+from .checks import check_layer, check_token
 from .models import LoadedModel
 from .texts import TEXT_NAMES, AnalysedText, analyse_texts
 
@@ -83,15 +84,10 @@ class Workbench:
         return self._X[name]
 
     def _layer(self, layer: int) -> int:
-        if not 0 <= layer < self.n_layers:
-            raise IndexError(f"Layer {layer} is out of range: this model has layers 0 to {self.n_layers - 1}.")
-        return int(layer)
+        return check_layer(layer, self.n_layers)
 
     def _token(self, token: int) -> int:
-        n_c = len(self.labels("C"))
-        if not 0 <= token < n_c:
-            raise IndexError(f"Token {token} is out of range: text C has {n_c} analysed tokens (0 to {n_c - 1}).")
-        return int(token)
+        return check_token(token, len(self.labels("C")))
 
     def _memoised(self, key: tuple, compute):
         """``compute()`` once per key; beyond MEMO_BYTES of results the least recently used go first."""

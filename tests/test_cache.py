@@ -7,7 +7,8 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 
-from core.cache import ActivationCache, TextError, capture
+from core.cache import ActivationCache, capture
+from core.checks import TextError
 from core.texts import DEFAULT_TEXTS, analyse_text, analyse_texts
 from tests.tiny import CORPUS
 

@@ -15,10 +15,11 @@ from core.report import ReportRequest, build_report
 from widgets import Dashboard
 
 
-def downloads(app) -> dict[str, bytes]:
-    """The files behind the Export panel's links, by file name."""
-    found = re.findall(r"download='([^']+)' href='data:[^;]+;base64,([^']+)'", app.exports.links.value)
-    return {name: base64.b64decode(data) for name, data in found}
+def download(app, button) -> tuple[str, bytes]:
+    """Press an Export button; the file behind the link it prepares (name, bytes)."""
+    button.click()
+    [(name, data)] = re.findall(r"download='([^']+)' href='data:[^;]+;base64,([^']+)'", app.exports.links.value)
+    return name, base64.b64decode(data)
 
 
 @pytest.fixture
@@ -30,12 +31,12 @@ def app(tiny_gpt2_dir):
 
 
 def test_the_exported_report_equals_the_cli_report_of_the_same_choices(app):
-    files = downloads(app)
+    files = dict([download(app, app.exports.report)])
     name = next(name for name in files if name.endswith(".json"))
     assert name.startswith("mlprec-") and name.endswith("-layer2-and-his-answer-trickled-report.json")
     exported = json.loads(files[name])
     request = ReportRequest(model=app.state.model, layer=2, alpha=1.5, format=2, token=app.state.token)
-    expected = build_report(request, app.loaded)
+    expected = build_report(request, app.session.loaded)
     for key in (
         "tokens",
         "norms",
@@ -53,24 +54,27 @@ def test_the_exported_report_equals_the_cli_report_of_the_same_choices(app):
 
 
 def test_the_exported_tables_are_the_views_numbers(app):
-    files = downloads(app)
+    files = dict([download(app, app.exports.tables)])
     archive = zipfile.ZipFile(io.BytesIO(next(data for name, data in files.items() if name.endswith(".zip"))))
     assert sorted(archive.namelist()) == ["norms.csv", "part2-layer2.csv", "part3.csv", "part5.csv"]
     part5 = list(csv.DictReader(io.StringIO(archive.read("part5.csv").decode())))
-    best, pairs = app.results.bench.max_pairs(1.5)
+    best, pairs = app.session.feed.frame.bench.max_pairs(1.5)
     assert len(part5) == best.size
     row = part5[5]
     layer, k = int(row["layer"]), int(row["c_position"])
     assert float(row["max_cosine"]) == pytest.approx(best[layer, k], abs=1e-5)
     assert (int(row["a_position"]), int(row["b_position"])) == tuple(pairs[layer, k])
     part3 = list(csv.DictReader(io.StringIO(archive.read("part3.csv").decode())))
-    assert [float(r["cosine"]) for r in part3] == pytest.approx(list(app.views[2].points.y), abs=1e-5)
+    assert [float(r["cosine"]) for r in part3] == pytest.approx(list(app.views["layers"].points.y), abs=1e-5)
 
 
-def test_links_follow_the_view_only_while_the_panel_is_open(app):
-    app.state.layer = 1
-    assert any("layer1" in name for name in downloads(app))
-    app.exports.widget.selected_index = None
-    before = app.exports.links.value
-    app.state.layer = 0
-    assert app.exports.links.value == before  # closed: no work on every change
+def test_nothing_is_computed_for_the_panel_until_a_button_is_pressed(app, monkeypatch):
+    import widgets.export
+
+    computed = []
+    monkeypatch.setattr(widgets.export, "bench_report", lambda *args: computed.append(args) or {})
+    for layer in (1, 0, 3):
+        app.state.layer = layer  # the panel is open: still nothing computed
+    assert computed == [] and app.exports.links.value == ""
+    name, _ = download(app, app.exports.report)
+    assert len(computed) == 1 and "layer3" in name

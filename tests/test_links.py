@@ -22,7 +22,7 @@ def test_a_link_sets_texts_layer_token_alpha_hook_and_centering(tiny_gpt2_dir):
         "mlp_neurons",
         True,
     )
-    assert app.message.value == "" and "at layer 1" in app.views[1].similarity_figure.title
+    assert app.messages.area.value == "" and "at layer 1" in app.views["target"].similarity_figure.title
 
 
 def test_the_app_writes_a_link_that_reopens_the_same_view(tiny_gpt2_dir, monkeypatch):
@@ -43,7 +43,7 @@ def test_bad_and_hostile_link_values_are_reported_and_ignored(tiny_gpt2_dir):
         model=str(tiny_gpt2_dir),
         query="layer=abc&alpha=nan&hook=evil&token=999&colour=red&text_b=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
     )
-    message = app.message.value
+    message = app.messages.area.value
     for part in (
         "layer “abc” was ignored: not a whole number",
         "alpha “nan” was ignored: not a finite number",
@@ -54,17 +54,19 @@ def test_bad_and_hostile_link_values_are_reported_and_ignored(tiny_gpt2_dir):
         assert part in message
     assert "<script>" not in message and "&lt;script&gt;" not in message  # the text was taken, not echoed
     assert app.state.text_b == "<script>alert(1)</script>"  # a text is a text: shown literally everywhere
-    assert "mlprec-ready" in app.status.value and app.state.hook == "mlp_out"
+    assert "mlprec-ready" in app.messages.status.value and app.state.hook == "mlp_out"
     app.controls.texts["C"].value = "And his answer trickled through my head."  # the next run clears the note
-    assert app.message.value == ""
+    assert app.messages.area.value == ""
 
 
 def test_a_served_link_cannot_pick_a_model_off_the_operators_list(tiny_gpt2_dir, monkeypatch):
     monkeypatch.setenv("VOILA_BASE_URL", "/")
-    monkeypatch.setenv("QUERY_STRING", "model=someone/huge-model&layer=1")
+    monkeypatch.setenv("QUERY_STRING", "model=someone/huge-model&layer=1&theme=dark&voila-template=lab")
     app = Dashboard(model=str(tiny_gpt2_dir))
+    assert app.wait(120)  # served: the model loads in the background
     assert app.state.model == str(tiny_gpt2_dir) and app.state.layer == 1
-    assert "is not offered on this server" in app.message.value
+    assert "is not offered on this server" in app.messages.area.value
+    assert "theme" not in app.messages.area.value and "template" not in app.messages.area.value  # Voila's own keys
 
 
 def test_an_over_long_text_in_a_link_is_refused():
@@ -74,7 +76,7 @@ def test_an_over_long_text_in_a_link_is_refused():
 
 def test_lecture_mode_shows_one_part_at_a_time_with_next_and_back(tiny_gpt2_dir):
     app = Dashboard(model=str(tiny_gpt2_dir), query="lecture=1&step=2")
-    shown = lambda: [view.widget.layout.display != "none" for view in app.views]  # noqa: E731
+    shown = lambda: [view.widget.layout.display != "none" for view in app.views.values()]  # noqa: E731
     assert shown() == [False, True, False, False, False]
     assert "Step 2 of 5" in app.lecture.caption.value and "mlprec-lecture" in app.widget._dom_classes
     app.lecture.next.click()
@@ -85,7 +87,7 @@ def test_lecture_mode_shows_one_part_at_a_time_with_next_and_back(tiny_gpt2_dir)
     app.lecture.back.click()
     assert shown() == [False, False, False, True, False]
     app.state.layer = 0  # the controls stay live in lecture mode
-    assert "at layer 0" in app.views[3].main.figure.title
+    assert "at layer 0" in app.views["pairs"].main.figure.title
 
 
 def test_a_link_to_another_model_loads_only_that_model_once(tiny_gpt2_dir, tmp_path):
@@ -93,5 +95,5 @@ def test_a_link_to_another_model_loads_only_that_model_once(tiny_gpt2_dir, tmp_p
 
     other = build_gpt2(tmp_path / "other", n_layer=2, seed=3)
     app = Dashboard(model=str(tiny_gpt2_dir), query=f"model={other}&layer=1")
-    assert app.loaded.name == str(other) and app.state.n_layers == 2 and app.state.layer == 1
-    assert app.cache.forward_passes == 3
+    assert app.session.loaded.name == str(other) and app.state.n_layers == 2 and app.state.layer == 1
+    assert app.session.cache.forward_passes == 3

@@ -20,7 +20,8 @@ import pytest
 import torch
 
 from core.cache import capture
-from core.models import ADAPTERS, HOOK_POINTS, ModelError, check_hook, load_model
+from core.checks import HOOK_POINTS, InputError, check_hook
+from core.models import ADAPTERS, ModelError, load_model
 from tests.tiny import train_tokenizer
 
 TEXT = "I saw an aged aged man, a-sitting on a gate."
@@ -351,7 +352,7 @@ def test_an_unsupported_architecture_is_refused(tmp_path):
 
 def test_an_unknown_hook_point_is_refused(tiny_gpt2):
     for call in (lambda: check_hook("mlp_in"), lambda: capture(tiny_gpt2, TEXT, "mlp_in")):
-        with pytest.raises(ModelError) as err:
+        with pytest.raises(InputError) as err:
             call()
         assert_one_sentence(str(err.value), "Unknown hook point 'mlp_in'", "mlp_out")
 

@@ -19,7 +19,7 @@ def test_the_notebook_runs_top_to_bottom_and_shows_the_app(tiny_gpt2_dir, monkey
     notebook.cells.append(
         nbformat.v4.new_code_cell(
             "assert app.wait(120), 'the model is still loading'\n"
-            "print(app.state.model, app.state.n_layers, app.state.n_tokens, 'ready' in app.status.value)"
+            "print(app.state.model, app.state.n_layers, app.state.n_tokens, 'ready' in app.messages.status.value)"
         )
     )
     client = NotebookClient(notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gc
 import random
+import re
 import time
 
 import numpy as np
 import pytest
+from traitlets import TraitError
 
 from widgets import Dashboard
 
@@ -41,40 +43,59 @@ def rss_mb() -> float:
         ("model", "   ", "No model given"),
     ],
 )
-def test_a_bad_value_through_the_api_is_refused_with_a_message_and_nothing_changes(app, trait, value, message):
-    shown = app.views[3].main.mark.color.copy()
+def test_a_bad_value_from_python_raises_the_same_message_and_nothing_changes(app, trait, value, message):
+    shown = app.views["pairs"].main.mark.color.copy()
     before = getattr(app.state, trait)
-    setattr(app.state, trait, value)
+    with pytest.raises(TraitError, match=re.escape(message)):  # a script fails loudly
+        setattr(app.state, trait, value)
     assert getattr(app.state, trait) == before
-    assert message in app.message.value
-    np.testing.assert_array_equal(app.views[3].main.mark.color, shown)
-    assert "mlprec-ready" in app.status.value
+    np.testing.assert_array_equal(app.views["pairs"].main.mark.color, shown)
+    assert "mlprec-ready" in app.messages.status.value and app.messages.area.value == ""
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("layer=99", "Layer 99 is out of range: this model has layers 0 to 3."),
+        ("token=10000", "Token 10000 is out of range"),
+        ("hook=resid_mid", "Unknown hook point 'resid_mid'"),
+        ("model=+++", "No model given"),
+    ],
+)
+def test_a_bad_value_from_a_link_or_a_control_is_told_in_the_message_area(app, query, message):
+    frames = app.session.frames
+    app.apply_link(query)  # never raises
+    assert message in app.messages.area.value
+    assert "mlprec-ready" in app.messages.status.value and app.session.frames == frames
+    app.messages.tell("")
+    app.controls.model.value = "   "  # typed into the model picker
+    assert "No model given" in app.messages.area.value and app.controls.model.value == app.state.model
 
 
 def test_a_huge_alpha_still_gives_finite_cosines(app):
     app.state.alpha = 1e300
-    pairs = app.views[3].main.mark.color
+    pairs = app.views["pairs"].main.mark.color
     assert np.all(np.isfinite(pairs)) and np.all(np.abs(pairs) <= 1 + 1e-6)
-    assert np.all(np.isfinite(app.views[4].heatmap.mark.color))
+    assert np.all(np.isfinite(app.views["sweep"].heatmap.mark.color))
 
 
 def test_an_exception_in_one_view_is_reported_and_the_other_views_keep_working(app):
-    target = app.views[1]
+    target = app.views["target"]
 
     def broken(changed):
         raise RuntimeError("injected fault")
 
     target.refresh = broken
     app.state.layer = 1
-    assert "Part 2 · Token-average target vector could not be drawn: injected fault" in app.message.value
-    assert "at layer 1" in app.views[3].main.figure.title
-    assert list(app.views[2].current.x) == [1.0]
+    assert "Part 2 · Token-average target vector could not be drawn: injected fault" in app.messages.area.value
+    assert "at layer 1" in app.views["pairs"].main.figure.title
+    assert list(app.views["layers"].current.x) == [1.0]
 
 
 def test_a_thousand_random_changes_keep_memory_flat_hooks_clear_and_each_change_fast(app):
     rng = random.Random(0)
     state = app.state
-    model = app.loaded.model
+    model = app.session.loaded.model
 
     def change():
         choice = rng.randrange(3)
@@ -98,4 +119,4 @@ def test_a_thousand_random_changes_keep_memory_flat_hooks_clear_and_each_change_
     assert rss_mb() - start_mb < 50
     assert forward_hooks(model) == 0
     assert np.median(times) < 0.030, f"median change took {np.median(times) * 1000:.1f} ms"
-    assert app.message.value == ""
+    assert app.messages.area.value == ""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 import tomllib
 from ipywidgets import Combobox, Dropdown
+from traitlets import TraitError
 
 from tests.conftest import ROOT
 from widgets import Dashboard
@@ -18,12 +20,13 @@ def test_served_by_voila_the_model_picker_offers_only_the_operators_list(tiny_gp
     monkeypatch.setenv("VOILA_BASE_URL", "/")
     monkeypatch.setenv("MLPREC_MODELS", f"{tiny_gpt2_dir}, gpt2")
     app = Dashboard(model=str(tiny_gpt2_dir))
+    assert app.wait(120)  # served: the model loads in the background
     assert isinstance(app.controls.model, Dropdown)
     assert list(app.controls.model.options)[:2] == [str(tiny_gpt2_dir), "gpt2"]
-    loaded = app.loaded
-    app.state.model = "someone/huge-model"  # through the API, as a crafted message would
-    assert app.state.model == str(tiny_gpt2_dir) and app.loaded is loaded
-    assert "is not offered on this server" in app.message.value
+    loaded = app.session.loaded
+    with pytest.raises(TraitError, match="is not offered on this server"):  # through the API
+        app.state.model = "someone/huge-model"
+    assert app.state.model == str(tiny_gpt2_dir) and app.session.loaded is loaded
 
 
 def test_the_operator_can_allow_free_entry_and_jupyterlab_always_has_it(tiny_gpt2_dir, monkeypatch):

@@ -19,8 +19,7 @@ def app(tiny_gpt2_dir):
 
 
 def views(app):
-    norms, target, layers, pairs, sweep = app.views
-    return norms, target, layers, pairs, sweep
+    return tuple(app.views[name] for name in ("norms", "target", "layers", "pairs", "sweep"))
 
 
 def reference(app, texts=None, hook="mlp_out", skip_first=True):
@@ -28,7 +27,7 @@ def reference(app, texts=None, hook="mlp_out", skip_first=True):
     texts = texts or app.state.texts()
     out = {}
     for name in TEXT_NAMES:
-        captured = capture(app.loaded, texts[name], hook)
+        captured = capture(app.session.loaded, texts[name], hook)
         labels, X = captured.analysed(skip_first)
         out[name] = (labels, X)
     return out
@@ -73,13 +72,13 @@ def test_every_part_shows_the_core_results_for_the_default_texts(app):
 
 def test_moving_the_layer_slider_redraws_every_view_without_a_forward_pass(app):
     norms, target, layers, pairs, sweep = views(app)
-    passes = app.cache.forward_passes
+    passes = app.session.cache.forward_passes
     before = target.similarity.y.copy()
 
     app.controls.layer.value = 1  # the user drags the slider
 
     assert app.state.layer == 1
-    assert app.cache.forward_passes == passes
+    assert app.session.cache.forward_passes == passes
     ref = reference(app)
     XA, XB, XC = (ref[name][1] for name in TEXT_NAMES)
     expected = analysis.token_average_target(XA[1], XB[1], XC[1], 1.0).target_cosines
@@ -93,9 +92,9 @@ def test_moving_the_layer_slider_redraws_every_view_without_a_forward_pass(app):
 
 def test_alpha_reshapes_parts_2_to_5_from_cached_vectors(app):
     _, target, layers, pairs, sweep = views(app)
-    passes = app.cache.forward_passes
+    passes = app.session.cache.forward_passes
     app.controls.alpha.value = 2.5
-    assert app.cache.forward_passes == passes
+    assert app.session.cache.forward_passes == passes
     ref = reference(app)
     XA, XB, XC = (ref[name][1] for name in TEXT_NAMES)
     layer = app.state.layer
@@ -114,24 +113,24 @@ def test_clicking_a_part5_cell_sets_layer_and_token_and_every_view_follows(app):
     click(sweep.heatmap.mark, {"rowNum": 2, "columnNum": 5, "row": "2", "column": "x", "color": 0.1})
     assert (app.state.layer, app.state.token) == (2, 5)
     assert app.controls.layer.value == 2 and app.controls.token.value == 5
-    word = app.results.bench.labels("C")[5]
+    word = app.session.feed.frame.bench.labels("C")[5]
     assert f"Similarity with “{word}” at layer 2" in pairs.main.figure.title
-    assert list(target.selected.x) == [axis_labels(app.results.bench.labels("C"))[5]]
+    assert list(target.selected.x) == [axis_labels(app.session.feed.frame.bench.labels("C"))[5]]
     assert list(layers.current.x) == [2.0]
-    assert list(sweep.heatmap.marker.x) == [axis_labels(app.results.bench.labels("C"))[5]]
+    assert list(sweep.heatmap.marker.x) == [axis_labels(app.session.feed.frame.bench.labels("C"))[5]]
 
 
 def test_clicking_a_c_token_in_part2_selects_it_and_a_point_in_part3_moves_the_layer(app):
     _, target, layers, pairs, _ = views(app)
     click(target.similarity, {"x": "ignored", "y": 0.0, "index": 3})
     assert app.state.token == 3 and app.controls.token.value == 3
-    assert app.results.bench.labels("C")[3] in pairs.main.figure.title
+    assert app.session.feed.frame.bench.labels("C")[3] in pairs.main.figure.title
     click(layers.points, {"x": 0.0, "y": 0.0, "index": 0})
     assert app.state.layer == 0 and app.controls.layer.value == 0
 
 
 def test_the_token_picker_lists_text_c_and_counts_sit_beside_each_text(app):
-    labels = app.results.bench.labels("C")
+    labels = app.session.feed.frame.bench.labels("C")
     assert [label for label, _ in app.controls.token.options] == [f"{k}: “{w}”" for k, w in enumerate(labels)]
     count = app.controls.counts["C"].value
     assert f"{len(labels) + 1} tokens · {len(labels)} analysed" in count
@@ -139,16 +138,16 @@ def test_the_token_picker_lists_text_c_and_counts_sit_beside_each_text(app):
 
 def test_typing_a_new_text_runs_one_forward_pass_and_redraws(app):
     norms, target, *_ = views(app)
-    passes = app.cache.forward_passes
+    passes = app.session.cache.forward_passes
     app.controls.texts["C"].value = "The walrus said it was time to talk of ships."
-    assert app.cache.forward_passes == passes + 1
+    assert app.session.cache.forward_passes == passes + 1
     labels = reference(app)["C"][0]
     assert list(target.similarity.x) == axis_labels(labels)
     assert list(norms.heatmaps["C"].mark.column) == axis_labels(labels)
     assert app.state.n_tokens == len(labels)
     app.controls.texts["C"].value = app.state.text_c + " "  # a new text again
     app.controls.texts["C"].value = "The walrus said it was time to talk of ships."  # seen before: cached
-    assert app.cache.forward_passes == passes + 2
+    assert app.session.cache.forward_passes == passes + 2
 
 
 def test_a_shorter_text_c_pulls_the_selected_token_back_into_range(app):
@@ -181,45 +180,46 @@ def test_hook_point_and_skip_first_rerun_the_model(app):
     assert len(norms.heatmaps["A"].mark.column) == len(reference(app, skip_first=False)["A"][0])
     app.controls.hook.value = "mlp_neurons"
     ref = reference(app, hook="mlp_neurons", skip_first=False)
-    assert target.means.y.shape[1] == ref["A"][1].shape[-1] == 4 * app.loaded.d_model
-    assert "mlp_neurons (128 dims" in app.status.value
+    assert target.means.y.shape[1] == ref["A"][1].shape[-1] == 4 * app.session.loaded.d_model
+    assert "mlp_neurons (128 dims" in app.messages.status.value
 
 
 def test_an_empty_text_shows_a_message_and_keeps_the_previous_results(app):
     norms, *_ = views(app)
     shown = norms.heatmaps["A"].mark.color.copy()
     app.controls.texts["A"].value = "   "
-    assert "Text A is empty" in app.message.value and "mlprec-error" in app.message.value
+    assert "Text A is empty" in app.messages.area.value and "mlprec-error" in app.messages.area.value
     np.testing.assert_array_equal(norms.heatmaps["A"].mark.color, shown)
-    assert "mlprec-ready" in app.status.value
+    assert "mlprec-ready" in app.messages.status.value
     app.controls.texts["A"].value = "A fresh start for text A, and more words."
-    assert app.message.value == ""
+    assert app.messages.area.value == ""
 
 
 def test_a_model_that_cannot_load_leaves_the_previous_one_working(app, tmp_path):
     name = app.state.model
     app.controls.model.value = str(tmp_path)  # a folder, but not a model
-    assert "holds no model" in app.message.value and "Still showing" in app.message.value
-    assert app.state.model == name and app.loaded.name == name
+    assert "holds no model" in app.messages.area.value and "Still showing" in app.messages.area.value
+    assert app.session.loaded.name == name  # still working on the model loaded before
+    assert app.state.model == str(tmp_path)  # what the user asked for is not written back behind their back
     app.controls.layer.value = 0
-    assert "at layer 0" in app.views[1].similarity_figure.title
+    assert "at layer 0" in app.views["target"].similarity_figure.title
 
 
 def test_without_any_model_the_app_offers_the_installed_minilm(tmp_path):
     app = Dashboard(model=str(tmp_path / "missing"))
-    assert "No folder at" in app.message.value
-    assert app.fallback.layout.display == "flex"
-    app.fallback.click()
-    assert app.loaded is not None and app.loaded.adapter.blocks == "encoder.layer"
-    assert "mlprec-ready" in app.status.value and app.message.value == ""
-    assert "[CLS]" not in app.results.bench.labels("A")
+    assert "No folder at" in app.messages.area.value
+    assert app.messages.fallback.layout.display == "flex"
+    app.messages.fallback.click()
+    assert app.session.loaded is not None and app.session.loaded.adapter.blocks == "encoder.layer"
+    assert "mlprec-ready" in app.messages.status.value and app.messages.area.value == ""
+    assert "[CLS]" not in app.session.feed.frame.bench.labels("A")
 
 
 def test_the_token_count_warns_when_a_text_is_cut_to_the_context(app):
     long_text = " ".join(["I saw an aged aged man, a-sitting on a gate."] * 40)
     app.controls.texts["B"].value = long_text
     assert "cut to the model's context" in app.controls.counts["B"].value
-    assert "longer than the model's context" in app.message.value and "mlprec-notice" in app.message.value
+    assert "longer than the model's context" in app.messages.area.value and "mlprec-notice" in app.messages.area.value
 
 
 def test_a_huge_heatmap_is_drawn_as_pooled_blocks_that_keep_every_maximum():

@@ -21,9 +21,9 @@ def pick(ranked, row: int) -> None:
 
 
 def test_part2_lists_the_k_best_c_tokens_and_picking_one_selects_it(app):
-    target = app.views[1]
+    target = app.views["target"]
     app.controls.top_k.value = 3
-    scores = app.results.bench.target(app.state.layer, app.state.alpha).target_cosines
+    scores = app.session.feed.frame.bench.target(app.state.layer, app.state.alpha).target_cosines
     indices, _ = ranking.top_tokens(scores, 3)
     assert [value for _, value in target.ranking.select.options] == list(indices)
     assert target.ranking.select.options[0][0].startswith("1. “")
@@ -32,8 +32,8 @@ def test_part2_lists_the_k_best_c_tokens_and_picking_one_selects_it(app):
 
 
 def test_part4_lists_the_k_best_pairs_and_picking_one_rings_it(app):
-    pairs_view = app.views[3]
-    matrix = app.results.bench.pair_matrix(app.state.layer, app.state.token, app.state.alpha)
+    pairs_view = app.views["pairs"]
+    matrix = app.session.feed.frame.bench.pair_matrix(app.state.layer, app.state.token, app.state.alpha)
     expected, _ = ranking.top_pairs(matrix, app.state.top_k)
     assert [value for _, value in pairs_view.ranking.select.options] == [tuple(p) for p in expected]
     pick(pairs_view.ranking, 1)
@@ -45,37 +45,37 @@ def test_part4_lists_the_k_best_pairs_and_picking_one_rings_it(app):
 
 
 def test_every_recommendation_has_a_chance_line_from_the_core_baselines(app):
-    state, bench = app.state, app.results.bench
+    state, bench = app.state, app.session.feed.frame.bench
     permutation, directions = bench.baseline(state.layer, state.alpha, state.permutations)
-    part2 = app.views[1].chance.value
+    part2 = app.views["target"].chance.value
     assert f"p = {permutation.p_value:.3g}" in part2 and f"p = {directions.p_value:.3g}" in part2
     assert f"of {state.permutations} draws" in part2
     layer_results = bench.layer_baselines(state.alpha, state.permutations)
     expected = ["transparent" if r.p_value >= 0.05 else "#e7a3a3" for r in layer_results]
-    assert list(app.views[2].points.colors) == expected
-    assert "Best pair vs the best of" in app.views[3].chance.value
+    assert list(app.views["layers"].points.colors) == expected
+    assert "Best pair vs the best of" in app.views["pairs"].chance.value
     app.controls.permutations.value = 0
-    assert all("baselines are off" in view.chance.value for view in app.views[1:4])
+    assert all("baselines are off" in view.chance.value for view in (app.views["target"], app.views["layers"], app.views["pairs"]))
 
 
 def test_a_seeded_baseline_is_the_same_on_every_redraw(app):
-    first = app.views[1].chance.value
+    first = app.views["target"].chance.value
     app.state.layer = 0
     app.state.layer = app.state.n_layers - 1
-    assert app.views[1].chance.value == first
+    assert app.views["target"].chance.value == first
     draws = baselines.permutation_draws(10, 3, 3, 5, seed=0)
     assert np.array_equal(draws[0], baselines.permutation_draws(10, 3, 3, 5, seed=0)[0])
 
 
 def test_mean_centering_reruns_every_part_from_the_cache(app):
-    passes = app.cache.forward_passes
+    passes = app.session.cache.forward_passes
     app.controls.center.value = True
-    assert app.cache.forward_passes == passes
-    centered = Workbench.build(app.loaded, app.cache, app.state.texts(), "mlp_out", True, center=True)
+    assert app.session.cache.forward_passes == passes
+    centered = Workbench.build(app.session.loaded, app.session.cache, app.state.texts(), "mlp_out", True, center=True)
     layer, alpha = app.state.layer, app.state.alpha
-    np.testing.assert_allclose(app.views[1].similarity.y, centered.target(layer, alpha).target_cosines, atol=1e-6)
-    np.testing.assert_allclose(app.views[4].heatmap.mark.color, centered.max_pairs(alpha)[0], atol=1e-6)
-    np.testing.assert_allclose(app.views[0].heatmaps["A"].mark.color, centered.norms["A"], rtol=1e-6)
+    np.testing.assert_allclose(app.views["target"].similarity.y, centered.target(layer, alpha).target_cosines, atol=1e-6)
+    np.testing.assert_allclose(app.views["sweep"].heatmap.mark.color, centered.max_pairs(alpha)[0], atol=1e-6)
+    np.testing.assert_allclose(app.views["norms"].heatmaps["A"].mark.color, centered.norms["A"], rtol=1e-6)
     pooled = np.concatenate([centered.X(name)[layer] for name in "ABC"])
     assert np.abs(pooled.mean(axis=0)).max() < 1e-5
 
@@ -92,28 +92,29 @@ def test_compare_shows_parts_3_and_5_for_a_second_model_on_the_same_texts(app, s
 
     assert app.comparison.grid.layout.display == "none"
     app.controls.compare.value = str(second_model_dir)
-    second = Workbench.build(load_model(str(second_model_dir)), app.cache, app.state.texts(), "mlp_out", True)
+    second = Workbench.build(load_model(str(second_model_dir)), app.session.cache, app.state.texts(), "mlp_out", True)
     layers_b, sweep_b = app.comparison.second
     tokens, cosines = second.recommendations(app.state.alpha)
     np.testing.assert_allclose(layers_b.points.y, cosines, atol=1e-6)
     np.testing.assert_allclose(sweep_b.heatmap.mark.color, second.max_pairs(app.state.alpha)[0], atol=1e-6)
     layers_a, sweep_a = app.comparison.first
-    np.testing.assert_allclose(sweep_a.heatmap.mark.color, app.views[4].heatmap.mark.color)
+    np.testing.assert_allclose(sweep_a.heatmap.mark.color, app.views["sweep"].heatmap.mark.color)
     assert app.comparison.grid.layout.display is None and "6 layers" in app.comparison.status.value
 
-    passes = app.cache.forward_passes
+    passes = app.session.cache.forward_passes
     app.controls.texts["C"].value = "Of shoes and ships and sealing-wax."
-    assert app.cache.forward_passes == passes + 2  # one new text, two models: both kept in the cache
-    assert sweep_b.heatmap.mark.color.shape[1] == app.views[4].heatmap.mark.color.shape[1]
+    assert app.session.cache.forward_passes == passes + 2  # one new text, two models: both kept in the cache
+    assert sweep_b.heatmap.mark.color.shape[1] == app.views["sweep"].heatmap.mark.color.shape[1]
     app.state.layer = 0
     assert list(layers_b.current.x) == [0.0]
 
 
 def test_a_compared_model_that_cannot_load_leaves_everything_else_alone(app, tmp_path):
     app.controls.compare.value = str(tmp_path / "missing")
-    assert "Nothing to compare with" in app.message.value
-    assert app.state.compare_model == "" and app.comparison.grid.layout.display == "none"
-    assert "mlprec-ready" in app.status.value
+    assert "Nothing to compare with" in app.messages.area.value
+    assert app.state.compare_model == str(tmp_path / "missing")  # what the user asked for stays in the picker
+    assert app.session.compared is None and app.comparison.grid.layout.display == "none"
+    assert "mlprec-ready" in app.messages.status.value
 
 
 def test_a_gallery_example_fills_the_three_texts_and_says_what_to_look_for(app):
@@ -123,16 +124,16 @@ def test_a_gallery_example_fills_the_three_texts_and_says_what_to_look_for(app):
     app.controls.example.value = name
     assert (app.state.text_a, app.state.text_b, app.state.text_c) == (example.a, example.b, example.c)
     assert example.idea[:30] in app.controls.example_idea.value
-    assert app.results.bench.texts["C"].activations.text == example.c
-    assert "mlprec-ready" in app.status.value and app.message.value == ""
+    assert app.session.feed.frame.bench.texts["C"].activations.text == example.c
+    assert "mlprec-ready" in app.messages.status.value and app.messages.area.value == ""
 
 
 def test_a_second_dashboard_reads_the_activations_from_the_disk_cache(tiny_gpt2_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("MLPREC_DISK_CACHE", "on")
     monkeypatch.setenv("MLPREC_CACHE_DIR", str(tmp_path / "activations"))
     first = Dashboard(model=str(tiny_gpt2_dir))
-    assert first.cache.forward_passes == 3 and "(3 forward passes, 0 texts from the disk cache)" in first.status.value
+    assert first.session.cache.forward_passes == 3 and "(3 forward passes, 0 texts from the disk cache)" in first.messages.status.value
     second = Dashboard(model=str(tiny_gpt2_dir))  # a new session: a new kernel, the same machine
-    assert second.cache.forward_passes == 0 and second.cache.disk_hits == 3
-    assert "(0 forward passes, 3 texts from the disk cache)" in second.status.value
-    np.testing.assert_array_equal(second.views[4].heatmap.mark.color, first.views[4].heatmap.mark.color)
+    assert second.session.cache.forward_passes == 0 and second.session.cache.disk_hits == 3
+    assert "(0 forward passes, 3 texts from the disk cache)" in second.messages.status.value
+    np.testing.assert_array_equal(second.views["sweep"].heatmap.mark.color, first.views["sweep"].heatmap.mark.color)

@@ -1,8 +1,9 @@
-"""The controls: each widget linked to one AppState trait."""
+"""The controls: each widget bound to one AppState trait; a refused value is told, never raised into the widget."""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
 from ipywidgets import (
     HTML,
@@ -21,11 +22,11 @@ from ipywidgets import (
     Text,
     Textarea,
     VBox,
-    link,
 )
+from traitlets import TraitError
 
+from core.checks import HOOK_POINTS
 from core.gallery import EXAMPLES
-from core.models import HOOK_POINTS
 from core.texts import TEXT_NAMES
 
 from .state import AppState
@@ -36,6 +37,31 @@ WIDE = {"description_width": "90px"}
 def token_choice(index: int, label: str) -> str:
     """How a C token reads in the Token picker: its position and its text in quotes."""
     return f"{index}: “{label}”"
+
+
+def bind(state: AppState, trait: str, widget, tell: Callable[[str], None]) -> None:
+    """Keep ``widget.value`` and ``state.<trait>`` equal. A value the state refuses is told with the
+    state's message and the widget shows the state's value again; a state value the widget cannot show
+    yet (a token before its list is filled) waits for the next frame."""
+
+    def to_state(change):
+        if change["new"] is None:  # nothing selected is no choice
+            return
+        try:
+            setattr(state, trait, change["new"])
+        except TraitError as err:
+            tell(str(err))
+            widget.value = getattr(state, trait)
+
+    def to_widget(change):
+        try:
+            widget.value = change["new"]
+        except TraitError:
+            pass
+
+    to_widget({"new": getattr(state, trait)})
+    widget.observe(to_state, names="value")
+    state.observe(to_widget, names=trait)
 
 
 def model_picker(state: AppState, description: str, placeholder: str, none: bool = False):
@@ -57,9 +83,12 @@ def model_picker(state: AppState, description: str, placeholder: str, none: bool
 
 
 class Controls:
-    """Texts (applied on blur or with Apply), slice controls (Layer, Token, Alpha) and settings."""
+    """Texts (applied on blur or with Apply), slice controls (Layer, Token, Alpha) and settings.
 
-    def __init__(self, state: AppState):
+    ``tell`` shows a refused value's message; ``show_results`` fits the controls to a new frame.
+    """
+
+    def __init__(self, state: AppState, tell: Callable[[str], None]):
         self.state = state
         self.texts = {}
         self.counts = {}
@@ -73,7 +102,7 @@ class Controls:
                 layout=Layout(width="100%"),
             )
             area.add_class(f"mlprec-text-{name.lower()}")
-            link((state, f"text_{name.lower()}"), (area, "value"))
+            bind(state, f"text_{name.lower()}", area, tell)
             count = HTML(layout=Layout(width="190px"))
             count.add_class(f"mlprec-count-{name.lower()}")
             self.texts[name], self.counts[name] = area, count
@@ -87,7 +116,8 @@ class Controls:
         self.example.add_class("mlprec-example")
         self.example_idea = HTML()
         self.example_idea.add_class("mlprec-example-idea")
-        self.example.observe(self._example_picked, names="value")
+        bind(state, "example", self.example, tell)
+        state.observe(self._example_shown, names="example")
         self.apply = Button(
             description="Apply", icon="play", tooltip="Run the model on the texts", button_style="primary"
         )
@@ -110,34 +140,32 @@ class Controls:
             description="Alpha", min=-3.0, max=5.0, step=0.1, readout_format=".2f", style=WIDE, continuous_update=False
         )
         self.alpha.add_class("mlprec-alpha")
-        link((state, "layer"), (self.layer, "value"))
-        link((state, "alpha"), (self.alpha, "value"))
-        self.token.observe(self._token_picked, names="value")
-        state.observe(self._token_moved, names="token")
+        for trait, widget in (("layer", self.layer), ("alpha", self.alpha), ("token", self.token)):
+            bind(state, trait, widget, tell)
         slices = HBox([self.layer, self.token, self.alpha], layout=Layout(flex_flow="row wrap", width="100%"))
         slices.add_class("mlprec-slices")
 
         self.model = model_picker(state, "Model", "hub id or local folder")
         self.model.add_class("mlprec-model")
-        link((state, "model"), (self.model, "value"))
+        bind(state, "model", self.model, tell)
         self.compare = model_picker(state, "Compare with", "a second model (empty: none)", none=True)
         self.compare.add_class("mlprec-compare-model")
-        link((state, "compare_model"), (self.compare, "value"))
+        bind(state, "compare_model", self.compare, tell)
         self.hook = Dropdown(description="Hook point", options=list(HOOK_POINTS), style=WIDE)
         self.hook.add_class("mlprec-hook")
-        link((state, "hook"), (self.hook, "value"))
+        bind(state, "hook", self.hook, tell)
         self.skip_first = Checkbox(description="Skip first token (attention sink)", indent=False)
-        link((state, "skip_first"), (self.skip_first, "value"))
+        bind(state, "skip_first", self.skip_first, tell)
         self.center = Checkbox(description="Mean-center the vectors (all parts)", indent=False)
         self.center.add_class("mlprec-center")
-        link((state, "center"), (self.center, "value"))
+        bind(state, "center", self.center, tell)
         self.top_k = IntSlider(description="Top k", min=1, max=20, style=WIDE)
-        link((state, "top_k"), (self.top_k, "value"))
+        bind(state, "top_k", self.top_k, tell)
         self.permutations = BoundedIntText(
             description="Permutations", min=0, max=100_000, step=100, style=WIDE, tooltip="0 turns the baselines off"
         )
         self.permutations.add_class("mlprec-permutations")
-        link((state, "permutations"), (self.permutations, "value"))
+        bind(state, "permutations", self.permutations, tell)
         self.norm_colours = FloatRangeSlider(description="Norm colour %", min=0, max=100, step=1, style=WIDE)
         self.pair_colours = FloatRangeSlider(description="Pair colour", min=-1, max=1, step=0.01, style=WIDE)
         self.sweep_colours = FloatRangeSlider(description="Max-pair colour %", min=0, max=100, step=1, style=WIDE)
@@ -146,7 +174,7 @@ class Controls:
             ("pair_limits", self.pair_colours),
             ("sweep_percentiles", self.sweep_colours),
         ):
-            link((state, trait), (slider, "value"))
+            bind(state, trait, slider, tell)
         settings = GridBox(
             [
                 self.model,
@@ -168,33 +196,18 @@ class Controls:
         self.widget = VBox([examples, *rows, actions, slices, self.settings], layout=Layout(width="100%"))
         self.widget.add_class("mlprec-controls")
 
-    def _example_picked(self, change):
-        """A gallery example fills the three texts (one run: the texts change together)."""
+    def _example_shown(self, change):
         example = EXAMPLES.get(change["new"])
-        if example is None:
-            self.example_idea.value = ""
-            return
-        self.example_idea.value = f"<span class='mlprec-count'>{html.escape(example.idea, quote=False)}</span>"
-        with self.state.hold_trait_notifications():
-            self.state.text_a, self.state.text_b, self.state.text_c = example.a, example.b, example.c
-
-    def _token_picked(self, change):
-        if change["new"] is not None and change["new"] != self.state.token:
-            self.state.token = change["new"]
-
-    def _token_moved(self, change):
-        if self.token.value != change["new"]:
-            self.token.value = change["new"]
+        idea = f"<span class='mlprec-count'>{html.escape(example.idea, quote=False)}</span>" if example else ""
+        self.example_idea.value = idea
 
     def show_results(self, bench) -> None:
         """Fit the slice controls to new results: layer range, the C tokens, token counts."""
         self.layer.max = bench.n_layers - 1
-        self.token.unobserve(self._token_picked, names="value")
-        try:
+        with self.token.hold_sync():  # unselected while the options change, so none is taken as a choice
+            self.token.index = None
             self.token.options = [(token_choice(k, label), k) for k, label in enumerate(bench.labels("C"))]
             self.token.value = self.state.token
-        finally:
-            self.token.observe(self._token_picked, names="value")
         for name in TEXT_NAMES:
             text = bench.texts[name]
             line = f"{text.n_input_tokens} tokens · {len(text.labels)} analysed"

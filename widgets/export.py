@@ -1,7 +1,8 @@
 """Export: each figure as PNG or SVG (drawn by the browser), the analysis as report JSON and CSV tables.
 
-Files are named after the model, the layer and the start of text C. The JSON and CSV links are kept
-current only while the Export panel is open (they hold the data itself, as data: links).
+Files are named after the model, the layer and the start of text C. Nothing is computed for the panel until
+one of its buttons is pressed: the Report and Tables buttons then write a download link (the data itself, as
+a data: link) of what is on screen at that moment.
 """
 
 from __future__ import annotations
@@ -109,10 +110,11 @@ def _link(name: str, mime: str, data: bytes, text: str, css: str) -> str:
 
 
 class Exports:
-    """The Export panel: a figure picker with PNG and SVG buttons, and JSON / CSV download links."""
+    """The Export panel: a figure picker with PNG and SVG buttons, and Report / Tables buttons that prepare
+    a download link of the results on screen (``session``'s current frame) when pressed."""
 
-    def __init__(self, state, results, figures: dict):
-        self.state, self.results, self.figures = state, results, figures
+    def __init__(self, state, session, figures: dict):
+        self.state, self.session, self.figures = state, session, figures
         self.figure = Dropdown(description="Figure", options=list(figures), layout=Layout(width="420px"))
         self.png = Button(description="PNG", icon="image", layout=Layout(width="90px"))
         self.svg = Button(description="SVG", icon="image", layout=Layout(width="90px"))
@@ -120,18 +122,17 @@ class Exports:
         self.svg.add_class("mlprec-export-svg")
         self.png.on_click(lambda _: self.figures[self.figure.value].save_png(self.file_name("png")))
         self.svg.on_click(lambda _: self.figures[self.figure.value].save_svg(self.file_name("svg")))
+        self.report = Button(description="Report (JSON)", icon="file-code-o", layout=Layout(width="auto"))
+        self.tables = Button(description="Tables (CSV, zip)", icon="table", layout=Layout(width="auto"))
+        self.report.add_class("mlprec-export-json")
+        self.tables.add_class("mlprec-export-csv")
+        self.report.on_click(lambda _: self.prepare("json"))
+        self.tables.on_click(lambda _: self.prepare("zip"))
         self.links = HTML()
         self.links.add_class("mlprec-export-links")
-        box = VBox([HBox([self.figure, self.png, self.svg]), self.links])
+        box = VBox([HBox([self.figure, self.png, self.svg]), HBox([self.report, self.tables]), self.links])
         self.widget = Accordion([box], titles=("Export: figures, report JSON, CSV tables",))
         self.widget.selected_index = None
-        self.widget.observe(lambda _: self.refresh(), names="selected_index")
-        results.observe(lambda _: self.refresh(), names="version")
-        state.observe(lambda _: self.refresh(), names=["layer", "token", "alpha", "top_k", "permutations"])
-
-    @property
-    def open(self) -> bool:
-        return self.widget.selected_index == 0
 
     def file_name(self, extension: str, what: str | None = None) -> str:
         """mlprec-<model>-layer<L>-<text C>[-<what>].<extension>"""
@@ -140,31 +141,30 @@ class Exports:
         figure = what if what is not None else slug(self.figure.value, 6)
         return f"mlprec-{model}-layer{state.layer}-{slug(state.text_c)}-{figure}.{extension}"
 
-    def refresh(self) -> None:
-        """Rebuild the JSON and CSV links from the results on screen (only while the panel is open)."""
-        bench = self.results.bench
-        if not self.open or bench is None:
-            return
+    def prepare(self, kind: str) -> None:
+        """Compute the report ("json") or the tables ("zip") of the results on screen and offer the file."""
+        with self.session.lock:
+            bench = self.session.feed.frame.bench
+            if bench is None:
+                self.links.value = "<span>No results yet.</span>"
+                return
+            if kind == "json":
+                self.links.value = self._report_link(bench)
+            else:
+                self.links.value = self._tables_link(bench)
+
+    def _report_link(self, bench) -> str:
         size = len(bench.labels("A")) * len(bench.labels("B")) * len(bench.labels("C"))
-        links = []
-        if size <= MAX_REPORT_PAIRS:
-            data = report_json(bench, self.state).encode("utf-8")
-            links.append(
-                _link(self.file_name("json", "report"), "application/json", data, "Report (JSON)", "mlprec-export-json")
-            )
-        else:
-            links.append("<span>The report is too large to download from the page: use python -m core report.</span>")
+        if size > MAX_REPORT_PAIRS:
+            return "<span>The report is too large to download from the page: use python -m core report.</span>"
+        data = report_json(bench, self.state).encode("utf-8")
+        name = self.file_name("json", "report")
+        return _link(name, "application/json", data, f"Download {name}", "mlprec-export-json-file")
+
+    def _tables_link(self, bench) -> str:
         archive = io.BytesIO()
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
             for name, text in csv_tables(bench, self.state).items():
                 bundle.writestr(name, text)
-        links.append(
-            _link(
-                self.file_name("zip", "tables"),
-                "application/zip",
-                archive.getvalue(),
-                "Tables (CSV, zip)",
-                "mlprec-export-csv",
-            )
-        )
-        self.links.value = " · ".join(links)
+        name = self.file_name("zip", "tables")
+        return _link(name, "application/zip", archive.getvalue(), f"Download {name}", "mlprec-export-csv-file")

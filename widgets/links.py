@@ -1,9 +1,10 @@
 """Shareable state: the page's URL query sets the app's choices, and the app writes a link to its own state.
 
 Keys: text_a, text_b, text_c, layer, token, alpha, hook, model, center (0/1), and lecture (0/1) with
-step (1-5) to open lecture mode. Values are checked like
-any other input: a value that cannot be read is reported and ignored; a value that can be read still goes
-through AppState's own checks (layer range, allowed models...).
+step (1-5) to open lecture mode, and example (a gallery name). Values are checked like any other input: a
+value that cannot be read is reported and ignored; a value that can be read still goes through AppState's
+own checks (layer range, allowed models...). Voila's own keys (theme, template, anything starting with
+voila-) belong to the server and pass without comment.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 MAX_TEXT = 20_000  # characters of one text taken from a link
+VOILA_KEYS = ("theme", "template")  # read by Voila itself, as are all keys starting with "voila-"
 
 
 def _text(value: str) -> str:
@@ -54,6 +56,7 @@ READERS = {
     "alpha": _finite,
     "hook": str,
     "model": str,
+    "example": str,
     "center": _boolean,
     "lecture": _boolean,
     "step": _whole,
@@ -65,6 +68,8 @@ def parse_query(query: str) -> tuple[dict, list[str]]:
     settings, problems = {}, []
     for key, values in parse_qs(query.lstrip("?"), keep_blank_values=True).items():
         reader = READERS.get(key)
+        if key in VOILA_KEYS or key.startswith("voila-"):
+            continue
         if reader is None:
             problems.append(f"The link's setting “{key[:40]}” is unknown and was ignored.")
             continue

@@ -15,7 +15,7 @@ class RankedList:
 
     def __init__(self, heading: str, on_pick: Callable[[object], None], css_class: str, rows: int = 6):
         self._on_pick = on_pick
-        self._quiet = False
+        self.selected: object = None  # the row marked by the app (not a pick)
         self.heading = HTML()
         self.heading_text = heading
         self.select = Select(options=[], rows=rows, layout=Layout(width="100%"))
@@ -24,19 +24,19 @@ class RankedList:
         self.widget = VBox([self.heading, self.select], layout=Layout(width="100%"))
 
     def _picked(self, change) -> None:
-        if not self._quiet and change["new"] is not None:
+        if change["new"] is not None and change["new"] != self.selected:
+            self.selected = change["new"]
             self._on_pick(change["new"])
 
     def show(self, rows: Sequence[tuple[str, object]], selected: object = None, heading: str | None = None) -> None:
         """Replace the rows (label, value); mark ``selected`` if it is among them. Picks nothing itself."""
         self.heading.value = f"<b>{html.escape(heading or self.heading_text, quote=False)}</b>"
         values = [value for _, value in rows]
-        self._quiet = True
-        try:
+        self.selected = selected if selected in values else None
+        with self.select.hold_sync():  # unselected while the rows change, so no row is picked by itself
+            self.select.index = None
             self.select.options = list(rows)
-            self.select.value = selected if selected in values else None
-        finally:
-            self._quiet = False
+            self.select.value = self.selected
 
 
 def chance_line(label: str, result: Baseline) -> str:

@@ -1,4 +1,4 @@
-"""The base of every view: a titled section that redraws itself when the state or the results change."""
+"""The base of every view: a titled section that redraws itself once per Frame that concerns it."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from collections.abc import Callable
 
 from ipywidgets import HTML, VBox, Widget
 
-from ..state import AppState, Results
+from ..session import Feed
+from ..state import AppState
 
 log = logging.getLogger(__name__)
 
-Report = Callable[[str], None]
+Tell = Callable[[str], None]
 
 
 class View:
@@ -20,8 +21,10 @@ class View:
 
     Subclasses set ``title``, ``explanation``, ``slice_traits`` (AppState traits that change what
     they show, cheaply) and ``visual_traits`` (traits that only restyle), build their figures in
-    ``build`` and draw in ``refresh(changed)``, where ``changed`` holds trait names or "data".
-    An exception while drawing is reported through ``report`` and leaves the other views alone.
+    ``build`` and draw in ``refresh(changed)``, where ``changed`` holds "data" (new results) and trait
+    names. The view subscribes to ``feed`` (widgets.session.Feed): one refresh per Frame that changes
+    any of those. ``refreshes`` counts them. An exception while drawing is told through ``tell``
+    and leaves the other views alone.
     """
 
     title = ""
@@ -29,10 +32,11 @@ class View:
     slice_traits: tuple[str, ...] = ()
     visual_traits: tuple[str, ...] = ()
 
-    def __init__(self, state: AppState, results: Results, report: Report, caption: str | None = None):
+    def __init__(self, state: AppState, feed: Feed, tell: Tell, caption: str | None = None):
         self.state = state
-        self.results = results
-        self._report = report
+        self.feed = feed
+        self._tell = tell
+        self.refreshes = 0
         self.active = True  # an inactive (hidden) view skips its redraws
         if caption is None:  # a section of its own
             heading = HTML(
@@ -43,25 +47,21 @@ class View:
             heading = HTML(f"<b class='mlprec-caption'>{html.escape(caption)}</b>")
         self.widget = VBox([heading, *self.build()])
         self.widget.add_class("mlprec-section" if caption is None else "mlprec-panel")
-        results.observe(lambda change: self.update({"data"}), names="version")
-        if self.slice_traits:
-            state.observe(lambda change: self.update({change["name"]}), names=list(self.slice_traits))
-        if self.visual_traits:
-            state.observe(lambda change: self.update({change["name"]}), names=list(self.visual_traits))
+        feed.subscribe(self.update, {"data", *self.slice_traits, *self.visual_traits})
 
     @property
     def bench(self):
-        return self.results.bench
+        return self.feed.frame.bench
 
     @property
     def layer(self) -> int:
-        """The chosen layer, within this view's results (a compared model may have fewer layers)."""
-        return min(self.state.layer, self.bench.n_layers - 1)
+        """The frame's layer, within this view's results (a compared model may have fewer layers)."""
+        return min(self.feed.frame.layer, self.bench.n_layers - 1)
 
     @property
     def token(self) -> int:
-        """The chosen C token, within this view's results (a compared model may cut C differently)."""
-        return min(self.state.token, len(self.bench.labels("C")) - 1)
+        """The frame's C token, within this view's results (a compared model may cut C differently)."""
+        return min(self.feed.frame.token, len(self.bench.labels("C")) - 1)
 
     @property
     def vectors(self) -> str:
@@ -75,11 +75,12 @@ class View:
         raise NotImplementedError
 
     def update(self, changed: set[str]) -> None:
-        """Redraw for ``changed``; report instead of raising."""
+        """Redraw for ``changed``; tell instead of raising."""
         if self.bench is None or not self.active:
             return
+        self.refreshes += 1
         try:
             self.refresh(changed)
         except Exception as err:  # a broken view must not break the others
             log.exception("%s failed to redraw", self.title)
-            self._report(f"{self.title} could not be drawn: {err}")
+            self._tell(f"{self.title} could not be drawn: {err}")

@@ -6,8 +6,9 @@ import html
 
 from ipywidgets import HTML, GridBox, Layout, VBox
 
-from ..state import AppState, Results
-from .base import Report
+from ..session import Feed
+from ..state import AppState
+from .base import Tell
 from .layers import LayersView
 from .sweep import SweepView
 
@@ -19,19 +20,20 @@ EXPLANATION = (
 
 
 class CompareView:
-    """A section with the compare picker, a status line, and Parts 3 and 5 for both models in two columns."""
+    """A section with the compare picker, a status line, and Parts 3 and 5 for both models in two columns.
+
+    ``feed`` carries the frames of the model in use, ``compared`` those of the second model (a frame
+    without results hides the panels).
+    """
 
     title = "Compare · Parts 3 and 5 for two models"
 
-    def __init__(self, state: AppState, results: Results, compared: Results, report: Report, picker):
+    def __init__(self, state: AppState, feed: Feed, compared: Feed, tell: Tell, picker):
         self.state = state
         self.status = HTML()
         self.status.add_class("mlprec-compare-status")
-        self.first = [LayersView(state, results, report, "Model in use"), SweepView(state, results, report, "")]
-        self.second = [
-            LayersView(state, compared, report, "Compared model"),
-            SweepView(state, compared, report, ""),
-        ]
+        self.first = [LayersView(state, feed, tell, "Model in use"), SweepView(state, feed, tell, "")]
+        self.second = [LayersView(state, compared, tell, "Compared model"), SweepView(state, compared, tell, "")]
         self.columns = [VBox([view.widget for view in column]) for column in (self.first, self.second)]
         self.grid = GridBox(
             self.columns, layout=Layout(grid_template_columns="repeat(auto-fit, minmax(560px, 1fr))", width="100%")
@@ -43,14 +45,20 @@ class CompareView:
         self.widget = VBox([heading, picker, self.status, self.grid])
         self.widget.add_class("mlprec-compare")
         self.show(None)
+        compared.subscribe(lambda _: self.show(compared.frame.bench), {"data"})
 
-    def show(self, model_name: str | None, note: str = "") -> None:
-        """Show the comparison with ``model_name`` (None: hide the panels)."""
-        self.grid.layout.display = None if model_name else "none"
-        for view in self.first + self.second:
+    def show(self, bench) -> None:
+        """Show the comparison with ``bench``, the second model's results (None: hide the panels)."""
+        self.grid.layout.display = None if bench is not None else "none"
+        for view in self.first + self.second:  # hidden views skip their redraws; shown again, they catch up
             was = view.active
-            view.active = bool(model_name)
+            view.active = bench is not None
             if view.active and not was:
                 view.update({"data"})
-        text = f"Comparing with “{model_name}”. {note}" if model_name else "No second model chosen."
+        text = "No second model chosen."
+        if bench is not None:
+            text = (
+                f"Comparing with “{bench.model.name}”. {bench.n_layers} layers, {bench.X('A').shape[-1]} dims; "
+                f"analysed C tokens: {len(bench.labels('C'))}."
+            )
         self.status.value = f"<span class='mlprec-count'>{html.escape(text, quote=False)}</span>"

@@ -54,7 +54,7 @@ class PairsView(View):
 
     def _draw(self, heatmap: HeatmapFigure, token: int, rows, columns, long_title: bool) -> None:
         bench, state = self.bench, self.state
-        matrix = bench.pair_matrix(state.layer, token, state.alpha)
+        matrix = bench.pair_matrix(self.layer, token, state.alpha)
         i, j = best_pair(matrix)
         heatmap.show(rows, columns, matrix)
         heatmap.mark_cell(i, j)
@@ -62,28 +62,28 @@ class PairsView(View):
         pair = f"(“{bench.labels('A')[i]}”, “{bench.labels('B')[j]}”)"
         if long_title:
             heatmap.figure.title = (
-                f"Similarity with “{word}” at layer {state.layer}: best pair {pair} = {matrix[i, j]:.3f}"
+                f"Similarity with “{word}” at layer {self.layer}: best pair {pair} = {matrix[i, j]:.3f}"
             )
         else:
             heatmap.figure.title = f"“{word}”: {pair}"
 
     def _rank(self, rows, columns) -> None:
         bench, state = self.bench, self.state
-        pairs, values = bench.top_pairs(state.layer, state.token, state.alpha, state.top_k)
+        pairs, values = bench.top_pairs(self.layer, self.token, state.alpha, state.top_k)
         self.main.hide_marker("picked")
         self.ranking.show(
             [
                 (f"{rank}. “{rows[i]}” → “{columns[j]}”  {value:.3f}", (int(i), int(j)))
                 for rank, ((i, j), value) in enumerate(zip(pairs, values, strict=True), 1)
             ],
-            heading=f"Best {len(values)} pairs for “{bench.labels('C')[state.token]}”",
+            heading=f"Best {len(values)} pairs for “{bench.labels('C')[self.token]}”",
         )
         if state.permutations == 0:
             self.chance.value = "<div class='mlprec-chance'>Chance baselines are off (Permutations = 0).</div>"
             return
         matrix_size = len(rows) * len(columns)
         draws = max(20, min(state.permutations, PAIR_DRAW_BUDGET // matrix_size))
-        result = bench.pair_baseline(state.layer, state.token, state.alpha, draws)
+        result = bench.pair_baseline(self.layer, self.token, state.alpha, draws)
         self.chance.value = chance_line(f"Best pair vs the best of {matrix_size} random target directions", result)
 
     def refresh(self, changed):
@@ -93,7 +93,7 @@ class PairsView(View):
         if changed <= set(self.visual_traits):
             return
         rows, columns = self.bench.labels("A"), self.bench.labels("B")
-        self._draw(self.main, self.state.token, rows, columns, long_title=True)
+        self._draw(self.main, self.token, rows, columns, long_title=True)
         self._rank(rows, columns)
         if changed & {"data", "layer", "alpha"}:
             for heatmap, token in zip(self.overview, overview_tokens(len(self.bench.labels("C"))), strict=True):

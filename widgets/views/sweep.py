@@ -46,7 +46,7 @@ class SweepView(View):
         best, _ = self.bench.max_pairs(self.state.alpha)
         layer = layers.start
         token = tokens.start + int(np.argmax(best[layer, tokens.start : tokens.stop]))  # a pooled cell: its best token
-        with self.state.hold_trait_notifications():
+        with self.feed.transaction():  # one action: one frame
             self.state.layer = layer
             self.state.token = token
 

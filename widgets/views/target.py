@@ -100,7 +100,7 @@ class TargetView(View):
 
     def refresh(self, changed):
         bench, state = self.bench, self.state
-        result = bench.target(state.layer, state.alpha)
+        result = bench.target(self.layer, state.alpha)
         labels = np.asarray(axis_labels(bench.labels("C")), dtype=object)
         if changed & {"data", "layer", "alpha"}:
             with self.means.hold_sync():
@@ -109,8 +109,8 @@ class TargetView(View):
             with self.scatter.hold_sync():
                 self.scatter.x = result.mean_a
                 self.scatter.y = result.mean_b
-            self.means_figure.title = f"Mean vectors at layer {state.layer} ({self.vectors})"
-            self.scatter_figure.title = f"Mean A vs mean B at layer {state.layer} (S_AB = {result.mean_cosine:.2f})"
+            self.means_figure.title = f"Mean vectors at layer {self.layer} ({self.vectors})"
+            self.scatter_figure.title = f"Mean A vs mean B at layer {self.layer} (S_AB = {result.mean_cosine:.2f})"
             self.tokens.domain = list(labels)
             padded(self.cos, result.target_cosines)
             with self.similarity.hold_sync():
@@ -121,14 +121,14 @@ class TargetView(View):
                 self.best.x = labels[k : k + 1]
                 self.best.y = result.target_cosines[k : k + 1]
             self.similarity_figure.title = (
-                f"Similarity to the target at layer {state.layer}: recommended “{bench.labels('C')[k]}” "
+                f"Similarity to the target at layer {self.layer}: recommended “{bench.labels('C')[k]}” "
                 f"({result.target_cosines[k]:.3f})"
             )
-        token = state.token
+        token = self.token
         with self.selected.hold_sync():
             self.selected.x = labels[token : token + 1]
             self.selected.y = result.target_cosines[token : token + 1]
-        indices, values = bench.top_tokens(state.layer, state.alpha, state.top_k)
+        indices, values = bench.top_tokens(self.layer, state.alpha, state.top_k)
         words = bench.labels("C")
         self.ranking.show(
             [
@@ -136,7 +136,7 @@ class TargetView(View):
                 for rank, (k, value) in enumerate(zip(indices, values, strict=True), 1)
             ],
             selected=token,
-            heading=f"Best {len(indices)} C tokens at layer {state.layer}",
+            heading=f"Best {len(indices)} C tokens at layer {self.layer}",
         )
         if changed & {"data", "layer", "alpha", "permutations"}:
             self.chance.value = self._chance()
@@ -145,7 +145,7 @@ class TargetView(View):
         state = self.state
         if state.permutations == 0:
             return "<div class='mlprec-chance'>Chance baselines are off (Permutations = 0).</div>"
-        permutation, directions = self.bench.baseline(state.layer, state.alpha, state.permutations)
+        permutation, directions = self.bench.baseline(self.layer, state.alpha, state.permutations)
         return chance_line(
             "Recommendation vs A/B tokens drawn at random from the pooled texts", permutation
         ) + chance_line("Recommendation vs random target directions", directions)
