@@ -2,64 +2,20 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from .activations import TextActivations
 from .checks import TextError, check_hook
+from .diskcache import DiskStore
 from .labels import readable_labels
+from .lru import ByteLRU
 from .models import LoadedModel
 
-if TYPE_CHECKING:
-    from .diskcache import DiskStore
-
-DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB of cached vectors
-
-
-@dataclass(frozen=True)
-class TextActivations:
-    """One text's hooked vectors at every layer.
-
-    ``token_ids`` [n_tokens] and ``labels`` (the decoding of each single token) cover every input
-    position fed to the model, ``readable`` is the same labels made legible (core.labels); ``special`` [n_tokens] marks tokens the tokenizer added;
-    ``vectors`` is float32 [n_layers, n_tokens, d]. ``n_tokens_full`` counts the tokens before
-    truncation to the model's context.
-    """
-
-    text: str
-    hook: str
-    token_ids: np.ndarray
-    labels: tuple[str, ...]
-    special: np.ndarray
-    vectors: np.ndarray
-    n_tokens_full: int
-    readable: tuple[str, ...] = ()
-
-    @property
-    def truncated(self) -> bool:
-        return self.n_tokens_full > len(self.token_ids)
-
-    @property
-    def nbytes(self) -> int:
-        return self.vectors.nbytes + self.token_ids.nbytes + self.special.nbytes
-
-    def positions(self, skip_first: bool = True) -> np.ndarray:
-        """Indices of the analysed positions: not special, and not position 0 if ``skip_first``."""
-        keep = ~self.special
-        if skip_first and len(keep):
-            keep = keep.copy()
-            keep[0] = False
-        return np.flatnonzero(keep)
-
-    def analysed(self, skip_first: bool = True) -> tuple[list[str], np.ndarray]:
-        """Labels of the analysed tokens and their vectors [n_layers, n_analysed, d]."""
-        pos = self.positions(skip_first)
-        return [self.labels[p] for p in pos], self.vectors[:, pos, :]
+MEMORY_BYTES = 1 << 30  # 1 GiB of cached vectors in memory
 
 
 @contextmanager
@@ -145,16 +101,19 @@ class ActivationCache:
     passes actually run; ``disk_hits`` the memory misses answered from disk.
     """
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, disk: DiskStore | None = None):
-        self.max_bytes = int(max_bytes)
+    def __init__(self, max_bytes: int = MEMORY_BYTES, disk: DiskStore | None = None):
         self.disk = disk
         self.forward_passes = 0
         self.disk_hits = 0
-        self._entries: OrderedDict[tuple[str, str, str], TextActivations] = OrderedDict()
+        self._entries = ByteLRU(max_bytes, lambda entry: entry.nbytes)
+
+    @property
+    def max_bytes(self) -> int:
+        return self._entries.max_bytes
 
     @property
     def nbytes(self) -> int:
-        return sum(entry.nbytes for entry in self._entries.values())
+        return self._entries.nbytes
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -163,7 +122,6 @@ class ActivationCache:
         key = (model.key, hook, text)
         entry = self._entries.get(key)
         if entry is not None:
-            self._entries.move_to_end(key)
             return entry
         entry = self.disk.get(model, text, hook) if self.disk is not None else None
         if entry is not None:
@@ -173,15 +131,8 @@ class ActivationCache:
             self.forward_passes += 1
             if self.disk is not None:
                 self.disk.put(entry, model)
-        self._entries[key] = entry
-        self._evict()
+        self._entries.put(key, entry)
         return entry
 
     def clear(self) -> None:
         self._entries.clear()
-
-    def _evict(self) -> None:
-        total = self.nbytes
-        while total > self.max_bytes and len(self._entries) > 1:
-            _, oldest = self._entries.popitem(last=False)
-            total -= oldest.nbytes

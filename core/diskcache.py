@@ -25,11 +25,11 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from .cache import TextActivations
+from .activations import TextActivations
 from .models import LoadedModel
 
 FORMAT = "1"  # version of the file layout above
-DEFAULT_MAX_BYTES = 2 << 30  # 2 GiB of files
+DISK_BYTES = 2 << 30  # 2 GiB of files
 ENTRY = re.compile(r"^[0-9a-f]{64}\.safetensors$")
 
 
@@ -63,7 +63,7 @@ def model_identity(model: LoadedModel) -> str:
 class DiskStore:
     """A folder of activation files, bounded by ``max_bytes`` (bytes of entry files)."""
 
-    def __init__(self, folder: str | os.PathLike | None = None, max_bytes: int = DEFAULT_MAX_BYTES):
+    def __init__(self, folder: str | os.PathLike | None = None, max_bytes: int = DISK_BYTES):
         self.folder = Path(folder) if folder is not None else default_folder()
         self.max_bytes = int(max_bytes)
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cache import ActivationCache, TextActivations
+from .activations import TextActivations
+from .cache import ActivationCache
 from .checks import TextError, check_text
 from .models import LoadedModel
 

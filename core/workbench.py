@@ -14,7 +14,6 @@ large common component, so raw cosines run high); centering removes what the thr
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 
 import numpy as np
@@ -22,10 +21,12 @@ import numpy as np
 from . import analysis, baselines, ranking
 from .cache import ActivationCache
 from .checks import check_layer, check_token
+from .lru import ByteLRU
 from .models import LoadedModel
 from .texts import TEXT_NAMES, AnalysedText, analyse_texts
 
 MEMO_BYTES = 8 << 20  # memoised results kept (slices, tables, baselines): 8 MiB, least recently used dropped first
+CUBE_BYTES = 1 << 20  # a layer's pair cube up to 1 MiB (float32) is memoised whole
 
 
 class Workbench:
@@ -54,8 +55,7 @@ class Workbench:
             self.mean = pooled_mean(*(self._X[name] for name in TEXT_NAMES))
             self._X = {name: (X - self.mean[:, None, :]).astype(np.float32) for name, X in self._X.items()}
         self.norms = {name: analysis.norms(self._X[name]) for name in TEXT_NAMES}
-        self._memo: OrderedDict[tuple, tuple[object, int]] = OrderedDict()
-        self._memo_bytes = 0
+        self._memo = ByteLRU(MEMO_BYTES, _nbytes)
 
     @classmethod
     def build(
@@ -91,16 +91,7 @@ class Workbench:
 
     def _memoised(self, key: tuple, compute):
         """``compute()`` once per key; beyond MEMO_BYTES of results the least recently used go first."""
-        if key in self._memo:
-            self._memo.move_to_end(key)
-            return self._memo[key][0]
-        value = compute()
-        self._memo[key] = (value, _nbytes(value))
-        self._memo_bytes += self._memo[key][1]
-        while self._memo_bytes > MEMO_BYTES and len(self._memo) > 1:
-            _, (_, size) = self._memo.popitem(last=False)
-            self._memo_bytes -= size
-        return value
+        return self._memo.get_or_compute(key, compute)
 
     def sweep(self, alpha: float) -> np.ndarray:
         """Parts 2-3 at every layer: target cosines s [n_layers, n_C]."""
@@ -127,7 +118,15 @@ class Workbench:
         )
 
     def pair_matrix(self, layer: int, token: int, alpha: float) -> np.ndarray:
-        """Part 4 for C token ``token`` at ``layer``: P[:, :, token] as [n_A, n_B]."""
+        """Part 4 for C token ``token`` at ``layer``: P[:, :, token] as float64 [n_A, n_B].
+
+        A cube of at most CUBE_BYTES is computed once for every C token of the layer and sliced (the
+        app shows five tokens of a layer at once); a larger one is computed one token at a time.
+        """
+        n_a, n_b, n_c = (len(self.labels(name)) for name in TEXT_NAMES)
+        if n_a * n_b * n_c * 4 <= CUBE_BYTES:
+            cube = self._memoised(("pair_cube", layer, alpha), lambda: self.pair_cube(layer, alpha))
+            return cube[:, :, token].astype(np.float64)
         return self._memoised(
             ("pairs", layer, token, alpha),
             lambda: analysis.pair_cosines_for_token(
@@ -167,14 +166,17 @@ class Workbench:
         def compute() -> baselines.TargetBaselines:
             observed = float(self.target(layer, alpha).target_cosines.max())
             X = {name: self.X(name)[layer] for name in TEXT_NAMES}
-            null = baselines.permutation_null(X["A"], X["B"], X["C"], alpha, n_permutations, seed)
+            every_layer = self._memo.get(("layer_baselines", alpha, n_permutations, seed))
+            if every_layer is not None:  # Part 3's nulls use the same draws: its entry is this layer's baseline
+                permutation = every_layer[layer]
+            else:
+                null = baselines.permutation_null(X["A"], X["B"], X["C"], alpha, n_permutations, seed)
+                permutation = baselines.baseline(observed, null)
             directions = self._memoised(  # independent of alpha: drawn once per layer
                 ("directions", layer, n_permutations, seed),
                 lambda: baselines.random_direction_null(X["C"], n_permutations, seed),
             )
-            return baselines.TargetBaselines(
-                baselines.baseline(observed, null), baselines.baseline(observed, directions)
-            )
+            return baselines.TargetBaselines(permutation, baselines.baseline(observed, directions))
 
         return self._memoised(("baseline", layer, alpha, n_permutations, seed), compute)
 

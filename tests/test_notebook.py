@@ -1,8 +1,13 @@
-"""dashboard.ipynb runs top to bottom in a real kernel and builds a working app."""
+"""dashboard.ipynb runs top to bottom in a real kernel and builds a working app; its static HTML shows the analysis."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import re
+import subprocess
+import sys
 
 import nbformat
 from nbclient import NotebookClient
@@ -30,3 +35,28 @@ def test_the_notebook_runs_top_to_bottom_and_shows_the_app(tiny_gpt2_dir, monkey
     printed = "".join(out.get("text", "") for out in notebook.cells[-1].outputs)
     assert printed.split() == [str(tiny_gpt2_dir), "4", printed.split()[2], "True"]
     assert int(printed.split()[2]) > 0
+
+
+def test_nbconvert_execute_saves_the_finished_figures_in_the_html(tiny_gpt2_dir, tmp_path):
+    env = dict(os.environ, MLPREC_MODEL=str(tiny_gpt2_dir), HF_HUB_OFFLINE="1")
+    command = [sys.executable, "-m", "jupyter", "nbconvert", "--execute", "--to", "html"]
+    command += ["--output-dir", str(tmp_path), str(ROOT / "dashboard.ipynb")]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    page = (tmp_path / "dashboard.html").read_text(encoding="utf-8")
+    state = json.loads(
+        re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', page, re.S).group(1)
+    )["state"]
+    models = state.values()
+    statuses = [m["state"]["value"] for m in models if "mlprec-status" in m["state"].get("_dom_classes", [])]
+    assert len(statuses) == 1 and "mlprec-ready" in statuses[0] and "Loading" not in statuses[0]
+    heatmaps = [m for m in models if m["model_name"] == "GridHeatMapModel"]
+    assert len(heatmaps) >= 9  # Part 1 (3), Part 4 (1 + 4), Part 5 (1), and the Compare section's
+    shapes = []
+    for heatmap in heatmaps:
+        color = heatmap["state"]["color"]
+        buffer = next(b for b in heatmap.get("buffers", []) if b["path"] == ["color", "value"])
+        values = len(base64.b64decode(buffer["data"])) // 8 if color["dtype"] == "float64" else 0
+        shapes.append((tuple(color["shape"]), values))
+    drawn = [shape for shape, values in shapes if shape != (1, 1) and values == shape[0] * shape[1]]
+    assert len(drawn) >= 9, shapes  # real heatmaps with their numbers, not 1x1 placeholders

@@ -30,7 +30,7 @@ from .state import DATA_TRAITS, SLICE_TRAITS, VISUAL_TRAITS, AppState
 log = logging.getLogger(__name__)
 
 TEXT_TRAITS = ("text_a", "text_b", "text_c")
-RUN_TRAITS = frozenset({"run", "model", "example", *TEXT_TRAITS, "hook", "skip_first", "center"})  # "run": Apply
+RUN_TRAITS = frozenset({"run", "example", *TEXT_TRAITS, "hook", "skip_first", "center"})  # "run": Apply
 VIEW_NAMES = frozenset({"data", *SLICE_TRAITS, *VISUAL_TRAITS})  # what a Frame's ``changed`` may hold
 
 
@@ -65,6 +65,7 @@ class Feed:
         self.frame = Frame()
         self.session = session
         self._subscribers: list[tuple[Callable[[set[str]], None], frozenset[str]]] = []
+        self.warmers: list[Callable[[Workbench, int], None]] = []  # compute what a layer will show, ahead
 
     def subscribe(self, callback: Callable[[set[str]], None], names: Iterable[str]) -> None:
         """Call ``callback(changed & names)`` for each frame that changes any of ``names`` ("data" or traits)."""
@@ -89,6 +90,9 @@ class Session:
     ``runs`` counts Workbench builds of the model in use (texts, model, hook, skip-first, centering);
     ``frames`` counts frames published on ``feed``. ``background=True`` loads models in a thread (the
     page shows progress meanwhile); changes made while it works are taken up when it finishes.
+    With ``background`` on, the Session also warms up while the user looks: after each frame, a thread
+    asks every warmer of ``feed`` (``View.warm``) to compute what the other layers will show, nearest
+    layers first, one layer at a time under the lock, so that a Layer step finds its results memoised.
     ``messages`` shows what happens: ``tell(text, kind)``, ``progress(text)``, ``ready(bench, note)``,
     ``no_model(name)``, ``busy(flag)`` (widgets.messages.Messages).
     """
@@ -112,6 +116,7 @@ class Session:
         self._depth = 0
         self._working = False
         self._worker: threading.Thread | None = None
+        self._generation = 0  # frames published: a warm-up of an older frame stops
         state.observe(self._changed, names=[*DATA_TRAITS, *SLICE_TRAITS, *VISUAL_TRAITS])
 
     # --- taking changes -------------------------------------------------------------------------
@@ -313,6 +318,8 @@ class Session:
         self.frames += 1
         frame = Frame(bench, state.layer, state.token, frozenset(changed), self.frames)
         self.feed.publish(frame)
+        if self.background and changed - {"layer", *VISUAL_TRAITS}:
+            threading.Thread(target=self._warm, args=(frame,), daemon=True, name="mlprec-warm").start()
         if self.compared_feed.frame.bench is not None and changed - {"data"}:
             self.compared_feed.publish(
                 Frame(
@@ -323,6 +330,20 @@ class Session:
                     frame.number,
                 )
             )
+
+
+    def _warm(self, frame: Frame) -> None:
+        """Compute what each layer of ``frame`` will show (View.warm), nearest layers first; stop at a newer frame."""
+        self._generation = generation = frame.number
+        for layer in sorted(range(frame.n_layers), key=lambda layer: (abs(layer - frame.layer), layer)):
+            with self.lock:
+                if generation != self._generation or self.feed.frame.number != generation:
+                    return
+                for warm in self.feed.warmers:
+                    try:
+                        warm(frame.bench, layer)
+                    except Exception:  # a view's own refresh will tell what is wrong
+                        log.debug("warming layer %d failed", layer, exc_info=True)
 
 
 def _is(model: LoadedModel | None, name: str) -> bool:

@@ -48,6 +48,8 @@ class View:
         self.widget = VBox([heading, *self.build()])
         self.widget.add_class("mlprec-section" if caption is None else "mlprec-panel")
         feed.subscribe(self.update, {"data", *self.slice_traits, *self.visual_traits})
+        if type(self).warm is not View.warm:
+            feed.warmers.append(self.warm)
 
     @property
     def bench(self):
@@ -73,6 +75,9 @@ class View:
 
     def refresh(self, changed: set[str]) -> None:
         raise NotImplementedError
+
+    def warm(self, bench, layer: int) -> None:
+        """Compute (memoise in ``bench``) what this view will show at ``layer``; called ahead, in a thread."""
 
     def update(self, changed: set[str]) -> None:
         """Redraw for ``changed``; tell instead of raising."""

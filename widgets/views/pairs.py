@@ -20,6 +20,11 @@ def overview_tokens(n_tokens: int) -> list[int]:
     return [int(k) for k in np.linspace(0, n_tokens - 1, OVERVIEW_TOKENS).astype(int)]
 
 
+def pair_draws(bench, permutations: int) -> int:
+    """Draws of the pair baseline: ``permutations``, fewer for big pair matrices (PAIR_DRAW_BUDGET), at least 20."""
+    return max(20, min(permutations, PAIR_DRAW_BUDGET // (len(bench.labels("A")) * len(bench.labels("B")))))
+
+
 class PairsView(View):
     title = "Part 4 · Recommending specific pairs"
     explanation = (
@@ -81,10 +86,18 @@ class PairsView(View):
         if state.permutations == 0:
             self.chance.value = "<div class='mlprec-chance'>Chance baselines are off (Permutations = 0).</div>"
             return
+        result = bench.pair_baseline(self.layer, self.token, state.alpha, pair_draws(bench, state.permutations))
         matrix_size = len(rows) * len(columns)
-        draws = max(20, min(state.permutations, PAIR_DRAW_BUDGET // matrix_size))
-        result = bench.pair_baseline(self.layer, self.token, state.alpha, draws)
         self.chance.value = chance_line(f"Best pair vs the best of {matrix_size} random target directions", result)
+
+    def warm(self, bench, layer):
+        state = self.state
+        token = min(state.token, len(bench.labels("C")) - 1)
+        for k in {token, *overview_tokens(len(bench.labels("C")))}:
+            bench.pair_matrix(layer, k, state.alpha)
+        bench.top_pairs(layer, token, state.alpha, state.top_k)
+        if state.permutations:
+            bench.pair_baseline(layer, token, state.alpha, pair_draws(bench, state.permutations))
 
     def refresh(self, changed):
         limits = self.state.pair_limits

@@ -141,6 +141,13 @@ class TargetView(View):
         if changed & {"data", "layer", "alpha", "permutations"}:
             self.chance.value = self._chance()
 
+    def warm(self, bench, layer):
+        state = self.state
+        bench.target(layer, state.alpha)
+        bench.top_tokens(layer, state.alpha, state.top_k)
+        if state.permutations:
+            bench.baseline(layer, state.alpha, state.permutations)
+
     def _chance(self) -> str:
         state = self.state
         if state.permutations == 0:
