@@ -126,7 +126,7 @@ class Controls:
             description="Link to this view",
             icon="link",
             tooltip="A link that reopens this view",
-            layout=Layout(width="auto"),
+            layout=Layout(width="auto", flex="0 0 auto"),  # never squeezed by the link box beside it
         )
         self.link_button.add_class("mlprec-link-button")
         self.link = Text(placeholder="press “Link to this view”", layout=Layout(width="100%"))

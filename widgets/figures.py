@@ -93,11 +93,36 @@ class TokenGrid(bq.GridHeatMap):
     )
 
 
+class PaintedGrid(bq.HeatMap):
+    """bqplot's HeatMap, painted on one canvas (one DOM node, against two per cell for a GridHeatMap);
+    colours kept 2-D as in TokenGrid. Cell (i, j) is centred on (x[j], y[i]); no hover, no clicks."""
+
+    color = (
+        Array(None, allow_none=True)
+        .tag(sync=True, scaled=True, rtype="Color", atype="bqplot.ColorAxis", **array_serialization)
+        .valid(array_dimension_bounds(2, 2))
+    )
+
+
+def painted_cells(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cell centres (x [C'], y [R']) and colours [R', C'] for a PaintedGrid of ``values`` [R, C] on scales
+    from -0.5 to C - 0.5 and R - 0.5. bqplot sizes cells from neighbouring centres, so a single row or
+    column is drawn as two half cells."""
+    x, y = np.arange(values.shape[1], dtype=np.float64), np.arange(values.shape[0], dtype=np.float64)
+    if len(x) == 1:
+        x, values = np.array([-0.25, 0.25]), np.repeat(values, 2, axis=1)
+    if len(y) == 1:
+        y, values = np.array([-0.25, 0.25]), np.repeat(values, 2, axis=0)
+    return x, y, values
+
+
 class HeatmapFigure:
     """A GridHeatMap with text labels on both axes, a colour bar and an optional marker cell.
 
     ``rows_up`` puts the first row at the bottom (layers); otherwise at the top (tokens).
-    Hover shows row, column and value under the given names.
+    Hover shows row, column and value under the given names. ``painted`` draws the cells on one
+    canvas instead (PaintedGrid: much faster to redraw, but no hover and no clicks), for thumbnails
+    that change with every Layer step.
     """
 
     def __init__(
@@ -110,22 +135,36 @@ class HeatmapFigure:
         height: int = 300,
         colorbar: bool = True,
         marker: bool = False,
+        painted: bool = False,
     ):
         self.rows_up = rows_up
         self.rows = bq.OrdinalScale()
         self.columns = bq.OrdinalScale()
         self.colors = bq.ColorScale(scheme=HEATMAP_SCHEME, min=0.0, max=1.0)
-        self.mark = TokenGrid(
-            row=np.array(["0"]),
-            column=np.array(["0"]),
-            color=np.zeros((1, 1)),
-            scales={"row": self.rows, "column": self.columns, "color": self.colors},
-            tooltip=bq.Tooltip(
-                fields=["row", "column", "color"], labels=[row_name, column_name, value_name], formats=["", "", ".3f"]
-            ),
-            stroke="transparent",
-            null_color="#888888",
-        )
+        if painted:  # the ordinal scales above only carry the axes and markers, aligned with these
+            self.cell_x, self.cell_y = bq.LinearScale(), bq.LinearScale(reverse=not rows_up)
+            self.mark = PaintedGrid(
+                x=np.array([0.0, 1.0]),
+                y=np.array([0.0, 1.0]),
+                color=np.zeros((2, 2)),
+                scales={"x": self.cell_x, "y": self.cell_y, "color": self.colors},
+                null_color="#888888",
+            )
+        else:
+            self.mark = TokenGrid(
+                row=np.array(["0"]),
+                column=np.array(["0"]),
+                color=np.zeros((1, 1)),
+                scales={"row": self.rows, "column": self.columns, "color": self.colors},
+                tooltip=bq.Tooltip(
+                    fields=["row", "column", "color"],
+                    labels=[row_name, column_name, value_name],
+                    formats=["", "", ".3f"],
+                ),
+                stroke="transparent",
+                null_color="#888888",
+            )
+        self.painted = painted
         self.column_axis = bq.Axis(
             scale=self.columns, label=column_name, tick_rotate=-50, tick_style={"font-size": "11px"}
         )
@@ -158,12 +197,10 @@ class HeatmapFigure:
         pooled = block_max(values, self.row_blocks, self.column_blocks)
         rows = axis_labels(block_labels(rows, self.row_blocks))
         columns = axis_labels(block_labels(columns, self.column_blocks))
-        with self.mark.hold_sync():  # colours first: bqplot checks rows and columns against them
-            self.mark.color = pooled
-            if list(self.mark.row) != rows:  # labels are re-sent only when they change
-                self.mark.row = np.asarray(rows, dtype=object)
-            if list(self.mark.column) != columns:
-                self.mark.column = np.asarray(columns, dtype=object)
+        if self.painted:
+            self._paint(pooled)
+        else:
+            self._grid(pooled, rows, columns)
         # A vertical OrdinalScale puts the first domain entry at the bottom.
         self.rows.domain = rows if self.rows_up else rows[::-1]
         self.columns.domain = columns
@@ -171,6 +208,23 @@ class HeatmapFigure:
         for axis, labels in ((self.column_axis, columns), (self.row_axis, rows)):
             step = max(1, len(labels) // MAX_TICKS + (len(labels) % MAX_TICKS > 0))
             axis.tick_values = np.asarray(labels[::step], dtype=object) if step > 1 else None
+
+    def _paint(self, values: np.ndarray) -> None:
+        x, y, color = painted_cells(values)
+        with self.mark.hold_sync():
+            self.mark.x, self.mark.y, self.mark.color = x, y, color
+        for scale, n in ((self.cell_x, values.shape[1]), (self.cell_y, values.shape[0])):
+            if (scale.min, scale.max) != (-0.5, n - 0.5):
+                with scale.hold_sync():
+                    scale.min, scale.max = -0.5, n - 0.5
+
+    def _grid(self, pooled: np.ndarray, rows: list[str], columns: list[str]) -> None:
+        with self.mark.hold_sync():  # colours first: bqplot checks rows and columns against them
+            self.mark.color = pooled
+            if list(self.mark.row) != rows:  # labels are re-sent only when they change
+                self.mark.row = np.asarray(rows, dtype=object)
+            if list(self.mark.column) != columns:
+                self.mark.column = np.asarray(columns, dtype=object)
 
     @staticmethod
     def _plan(n_rows: int, n_columns: int) -> tuple[int, int]:

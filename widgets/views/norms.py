@@ -39,4 +39,4 @@ class NormsView(View):
                 heatmap.show(rows, bench.labels(name), bench.norms[name])
             low, high = percentile_limits(bench.norms[name], self.state.norm_percentiles)
             heatmap.limits(low, high)
-            heatmap.figure.title = f"Text {name} ({self.vectors}): {low:.3g} dark to {high:.3g} light"
+            heatmap.figure.title = f"Text {name} ({self.vectors})"  # the limits: hover, or the explanation

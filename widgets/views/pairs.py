@@ -39,7 +39,7 @@ class PairsView(View):
             "", "Token of text A", "Token of text B", "Cosine", rows_up=False, height=460, marker=True
         )
         self.overview = [
-            HeatmapFigure("", "A", "B", "Cosine", rows_up=False, height=340, colorbar=False, marker=True)
+            HeatmapFigure("", "A", "B", "Cosine", rows_up=False, height=340, colorbar=False, marker=True, painted=True)
             for _ in range(OVERVIEW_TOKENS)
         ]
         grid = GridBox(
