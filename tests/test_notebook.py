@@ -50,8 +50,8 @@ def test_nbconvert_execute_saves_the_finished_figures_in_the_html(tiny_gpt2_dir,
     models = state.values()
     statuses = [m["state"]["value"] for m in models if "mlprec-status" in m["state"].get("_dom_classes", [])]
     assert len(statuses) == 1 and "mlprec-ready" in statuses[0] and "Loading" not in statuses[0]
-    heatmaps = [m for m in models if m["model_name"] == "GridHeatMapModel"]
-    assert len(heatmaps) >= 9  # Part 1 (3), Part 4 (1 + 4), Part 5 (1), and the Compare section's
+    heatmaps = [m for m in models if m["model_name"] in ("GridHeatMapModel", "HeatMapModel")]
+    assert len(heatmaps) >= 9  # Part 1 (3), Part 4 (1 + 4 painted), Part 5 (1), and the Compare section's
     shapes = []
     for heatmap in heatmaps:
         color = heatmap["state"]["color"]
