@@ -15,7 +15,7 @@ in chunks of at most ``chunk_elements``.
 
 The float32 stage loses about 6e-8 rho of accuracy, where rho = (p |b_j| + |q| |a_i|) / |t_ij| measures
 how much the two terms cancel (a_i close to b_j with a large alpha, e.g. the same text as A and B).
-Pairs with rho > ``_MAX_CANCELLATION`` are few; their cosines are computed directly in float64 from
+Pairs with rho > ``_PAIR_MAX_CANCELLATION`` are few; their cosines are computed directly in float64 from
 the target written without cancellation, t / s = b / s + q (b - a).
 """
 
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-CHUNK_ELEMENTS = 1 << 20  # elements of the pair stage held at once (4 MiB of float32)
-_MAX_CANCELLATION = 8.0  # rho above which a pair's cosines are computed directly (see above)
+PAIR_CHUNK_ELEMENTS = 1 << 20  # elements of the pair stage held at once (4 MiB of float32)
+_PAIR_MAX_CANCELLATION = 8.0  # rho above which a pair's cosines are computed directly (see above)
 
 
 def _check(X: np.ndarray, ndim: int, name: str) -> np.ndarray:
@@ -154,9 +154,9 @@ def _pair_terms(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float):
     bcn = (p * (B @ C.T)) * inv_c[None, :]
     acn = (q * (A @ C.T)) * inv_c[None, :]
     spread = abs(p) * b2.sqrt()[None, :] + abs(q) * a2.sqrt()[:, None]
-    ill_a, ill_b = torch.nonzero(t2 * _MAX_CANCELLATION**2 < spread * spread, as_tuple=True)
+    ill_a, ill_b = torch.nonzero(t2 * _PAIR_MAX_CANCELLATION**2 < spread * spread, as_tuple=True)
     exact = torch.empty(len(ill_a), C.shape[0], dtype=torch.float32)
-    step = max(1, CHUNK_ELEMENTS // max(1, A.shape[1] + C.shape[0]))
+    step = max(1, PAIR_CHUNK_ELEMENTS // max(1, A.shape[1] + C.shape[0]))
     for start in range(0, len(ill_a), step):
         i, j = ill_a[start : start + step], ill_b[start : start + step]
         targets = _scaled_target(A[i], B[j], p, q)  # [m, d]
@@ -193,7 +193,7 @@ def best_pair(P_k: np.ndarray) -> tuple[int, int]:
 
 
 def max_pair_cosines(
-    XA: np.ndarray, XB: np.ndarray, XC: np.ndarray, alpha: float = 1.0, chunk_elements: int = CHUNK_ELEMENTS
+    XA: np.ndarray, XB: np.ndarray, XC: np.ndarray, alpha: float = 1.0, chunk_elements: int = PAIR_CHUNK_ELEMENTS
 ) -> tuple[np.ndarray, np.ndarray]:
     """Part 5: M[l, k] = max_(i,j) P_l[i, j, k] and its row-major first arg-max pair.
 

@@ -40,8 +40,8 @@ import numpy as np
 
 from . import analysis
 
-CHUNK_ELEMENTS = 1 << 22  # float64 elements of intermediate arrays held at once (32 MiB)
-_MAX_CANCELLATION = 1000.0  # rho = sum_i |w_i| |x_i| / |tau| above which a draw is recomputed from its means
+NULL_CHUNK_ELEMENTS = 1 << 22  # float64 elements of intermediate arrays held at once (32 MiB)
+_NULL_MAX_CANCELLATION = 1000.0  # rho = sum_i |w_i| |x_i| / |tau| above which a draw is recomputed from its means
 
 
 # Validation
@@ -172,7 +172,7 @@ def permutation_draws(n_pool: int, n_A: int, n_B: int, n: int, seed: int = 0) ->
     Rows of idx_A and idx_B are disjoint and drawn without replacement; the permutation nulls use exactly
     these draws for the same arguments.
     """
-    chunks = list(_draw_chunks(n_pool, n_A, n_B, n, seed, rows=max(1, CHUNK_ELEMENTS // max(1, n_pool))))
+    chunks = list(_draw_chunks(n_pool, n_A, n_B, n, seed, rows=max(1, NULL_CHUNK_ELEMENTS // max(1, n_pool))))
     return np.concatenate([a for a, _ in chunks]), np.concatenate([b for _, b in chunks])
 
 
@@ -207,7 +207,7 @@ def permutation_null_layers(
         width = n_layers * (n_c + n_pool)
     else:
         width = d
-    rows = max(1, CHUNK_ELEMENTS // max(width, n_pool))
+    rows = max(1, NULL_CHUNK_ELEMENTS // max(width, n_pool))
     null = np.empty((n_layers, n), dtype=np.float64)
     start = 0
     for idx_a, idx_b in _draw_chunks(n_pool, n_a, n_b, n, seed, rows):
@@ -221,7 +221,7 @@ def permutation_null_layers(
             t2 = np.einsum("clp,cp->cl", (W @ K).reshape(c, n_layers, n_pool), W)
             spread = np.abs(W) @ pool_norms  # [c, L]
             cos = dots * _inverse(np.sqrt(np.clip(t2, 0, None)))[:, :, None]
-            ill, layers = np.nonzero(t2 * _MAX_CANCELLATION**2 < spread * spread)
+            ill, layers = np.nonzero(t2 * _NULL_MAX_CANCELLATION**2 < spread * spread)
             if len(ill):
                 cos[ill, layers] = _exact_cosines(pool, Cn, idx_a[ill], idx_b[ill], layers, p, q)
             null[:, start : start + c] = cos.max(axis=2).T
@@ -236,9 +236,9 @@ def permutation_null_layers(
 
 def _exact_cosines(pool, Cn, idx_a, idx_b, layers, p: float, q: float) -> np.ndarray:
     """cos(c_k, tau) of m draws from their means: pool [L, n, d], Cn [L, n_C, d], idx_a [m, n_A],
-    idx_b [m, n_B], layers [m] -> [m, n_C], in chunks of at most ``CHUNK_ELEMENTS`` gathered elements."""
+    idx_b [m, n_B], layers [m] -> [m, n_C], in chunks of at most ``NULL_CHUNK_ELEMENTS`` gathered elements."""
     width = pool.shape[2] * (idx_a.shape[1] + idx_b.shape[1] + Cn.shape[1])
-    step = max(1, CHUNK_ELEMENTS // width)
+    step = max(1, NULL_CHUNK_ELEMENTS // width)
     out = np.empty((len(layers), Cn.shape[1]))
     for start in range(0, len(layers), step):
         part = slice(start, start + step)
@@ -279,7 +279,7 @@ def random_direction_null(XC_l: np.ndarray, n_directions: int = 1000, seed: int 
     rng = _rng(seed)
     Cn = _unit_rows(XC_l)
     d = Cn.shape[1]
-    rows = max(1, CHUNK_ELEMENTS // max(d, Cn.shape[0]))
+    rows = max(1, NULL_CHUNK_ELEMENTS // max(d, Cn.shape[0]))
     null = np.empty(n, dtype=np.float64)
     for start in range(0, n, rows):
         U = rng.standard_normal((min(rows, n - start), d))
@@ -296,7 +296,7 @@ def pair_random_direction_null(
     n_pairs = n_A n_B targets; this null asks how high the best of that many independent random
     directions would reach. Each cosine is sampled exactly as z / sqrt(z^2 + R), z ~ N(0, 1),
     R ~ chi^2(d - 1) (see the module docstring), in float32, in chunks of draws so that at most
-    ``CHUNK_ELEMENTS`` cosines are held at once; 0 when c_k is zero.
+    ``NULL_CHUNK_ELEMENTS`` cosines are held at once; 0 when c_k is zero.
     """
     XC_l = _matrix(XC_l, 2, "XC_l")
     n_pairs = _count(n_pairs, "n_pairs")
@@ -308,13 +308,13 @@ def pair_random_direction_null(
     if not np.any(XC_l[k]):
         return np.zeros(n)
     rng = _rng(seed)
-    rows = max(1, CHUNK_ELEMENTS // n_pairs)
+    rows = max(1, NULL_CHUNK_ELEMENTS // n_pairs)
     null = np.empty(n, dtype=np.float64)
     for start in range(0, n, rows):
         count = min(rows, n - start)
         best = np.full(count, -np.inf, dtype=np.float32)
-        for first in range(0, n_pairs, CHUNK_ELEMENTS):  # one chunk of directions when n_pairs is huge
-            shape = (count, min(CHUNK_ELEMENTS, n_pairs - first))
+        for first in range(0, n_pairs, NULL_CHUNK_ELEMENTS):  # one chunk of directions when n_pairs is huge
+            shape = (count, min(NULL_CHUNK_ELEMENTS, n_pairs - first))
             z = rng.standard_normal(shape, dtype=np.float32)
             if d > 1:
                 rest = 2.0 * rng.standard_gamma((d - 1) / 2.0, shape, dtype=np.float32)

@@ -58,7 +58,7 @@ def test_draws_are_seeded_and_do_not_depend_on_the_chunk_size(monkeypatch):
     first = permutation_draws(30, 7, 4, 50, seed=5)
     again = permutation_draws(30, 7, 4, 50, seed=5)
     other = permutation_draws(30, 7, 4, 50, seed=6)
-    monkeypatch.setattr(baselines, "CHUNK_ELEMENTS", 64)  # two permutations per chunk
+    monkeypatch.setattr(baselines, "NULL_CHUNK_ELEMENTS", 64)  # two permutations per chunk
     chunked = permutation_draws(30, 7, 4, 50, seed=5)
     for a, b, c in zip(first, again, chunked, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -97,9 +97,9 @@ def test_permutation_statistic_is_exact_where_the_gram_form_cancels(monkeypatch)
     expected = {alpha: _loop_null(A, B, C, alpha, 40, 0) for alpha in (1e6, -1e9)}
     for alpha in expected:
         np.testing.assert_allclose(permutation_null(A, B, C, alpha, 40), expected[alpha], atol=1e-9)
-    monkeypatch.setattr(baselines, "CHUNK_ELEMENTS", 64 * 16)  # the recomputed draws in several chunks
+    monkeypatch.setattr(baselines, "NULL_CHUNK_ELEMENTS", 64 * 16)  # the recomputed draws in several chunks
     np.testing.assert_allclose(permutation_null(A, B, C, 1e6, 40), expected[1e6], atol=1e-9)
-    monkeypatch.setattr(baselines, "_MAX_CANCELLATION", np.inf)  # the Gram form alone is not good enough here
+    monkeypatch.setattr(baselines, "_NULL_MAX_CANCELLATION", np.inf)  # the Gram form alone is not good enough here
     assert np.abs(permutation_null(A, B, C, 1e6, 40) - expected[1e6]).max() > 1e-7
 
 
@@ -120,7 +120,7 @@ def test_every_layer_at_once_equals_each_layer_alone(monkeypatch):
         np.testing.assert_allclose(
             together[layer], permutation_null(XA[layer], XB[layer], XC[layer], 1.5, 70, 9), atol=1e-12
         )
-    monkeypatch.setattr(baselines, "CHUNK_ELEMENTS", 200)  # several chunks of permutations
+    monkeypatch.setattr(baselines, "NULL_CHUNK_ELEMENTS", 200)  # several chunks of permutations
     np.testing.assert_allclose(permutation_null_layers(XA, XB, XC, 1.5, 70, seed=9), together, atol=1e-12)
 
 
@@ -169,7 +169,7 @@ def test_random_direction_null_equals_the_loop_over_the_same_directions(monkeypa
     U = np.random.default_rng(7).standard_normal((50, 12))
     expected = [max(cosine_similarity(c[None, :], u[None, :])[0, 0] for c in C) for u in U]
     np.testing.assert_allclose(null, expected, atol=1e-12)
-    monkeypatch.setattr(baselines, "CHUNK_ELEMENTS", 24)  # two directions per chunk
+    monkeypatch.setattr(baselines, "NULL_CHUNK_ELEMENTS", 24)  # two directions per chunk
     np.testing.assert_allclose(random_direction_null(C, 50, seed=7), null, atol=1e-12)
 
 
@@ -199,7 +199,7 @@ def test_pair_null_has_the_distribution_of_the_best_of_n_random_directions():
 
 def test_pair_null_chunks_keep_the_values_and_zero_token_gives_zero(monkeypatch):
     C = _texts(np.random.default_rng(6), (3,), 16)[0]
-    monkeypatch.setattr(baselines, "CHUNK_ELEMENTS", 7)  # directions split inside one draw
+    monkeypatch.setattr(baselines, "NULL_CHUNK_ELEMENTS", 7)  # directions split inside one draw
     small = pair_random_direction_null(C, 20, 1, 10, seed=1)
     assert small.shape == (10,) and (np.abs(small) <= 1).all()
     C[2] = 0

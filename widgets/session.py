@@ -116,7 +116,7 @@ class Session:
         self._depth = 0
         self._working = False
         self._worker: threading.Thread | None = None
-        self._generation = 0  # frames published: a warm-up of an older frame stops
+        self._generation = 0  # the frame whose warm-up runs: an older warm-up stops
         state.observe(self._changed, names=[*DATA_TRAITS, *SLICE_TRAITS, *VISUAL_TRAITS])
 
     # --- taking changes -------------------------------------------------------------------------
@@ -216,19 +216,26 @@ class Session:
             self.messages.ready(bench)  # the status line said "Loading…"
         if ran or pending & {"compare_model"}:
             self._publish_compared(bench)
-        self._publish(bench, pending | self._take())
         with self._guard:
             notes, self._notes = self._notes, []
-        if notes or ran:
-            self.messages.tell(" ".join(notes))
-        if ran and not notes and bench is not None:
-            truncated = [name for name, text in bench.texts.items() if text.truncated]
-            if truncated:
-                self.messages.tell(
-                    f"Text {', '.join(truncated)} is longer than the model's context of {bench.model.context} "
-                    "tokens: only the first tokens are analysed.",
-                    "notice",
-                )
+        if notes or ran:  # before the views draw: a view that fails to draw tells its own message after
+            self._tell(notes, bench if ran else None)
+        self._publish(bench, pending | self._take())
+        with self._guard:
+            refused, self._notes = self._notes, []
+        if refused:  # a link's layer or token that the new results do not have
+            self._tell(notes + refused, None)
+
+    def _tell(self, notes: list[str], bench: Workbench | None) -> None:
+        """Show ``notes`` in one message (none: clear it), else say which texts of a new ``bench`` were cut."""
+        self.messages.tell(" ".join(notes))
+        truncated = [name for name, text in bench.texts.items() if text.truncated] if bench and not notes else []
+        if truncated:
+            self.messages.tell(
+                f"Text {', '.join(truncated)} is longer than the model's context of {bench.model.context} "
+                "tokens: only the first tokens are analysed.",
+                "notice",
+            )
 
     def _load(self, name: str, compared: bool = False) -> LoadedModel | None:
         """Load ``name``; on failure say why (the model already loaded stays) and return None."""
@@ -318,7 +325,8 @@ class Session:
         self.frames += 1
         frame = Frame(bench, state.layer, state.token, frozenset(changed), self.frames)
         self.feed.publish(frame)
-        if self.background and changed - {"layer", *VISUAL_TRAITS}:
+        if self.background and changed - {"layer", *VISUAL_TRAITS}:  # what the other layers show has changed
+            self._generation = frame.number
             threading.Thread(target=self._warm, args=(frame,), daemon=True, name="mlprec-warm").start()
         if self.compared_feed.frame.bench is not None and changed - {"data"}:
             self.compared_feed.publish(
@@ -331,13 +339,13 @@ class Session:
                 )
             )
 
-
     def _warm(self, frame: Frame) -> None:
-        """Compute what each layer of ``frame`` will show (View.warm), nearest layers first; stop at a newer frame."""
-        self._generation = generation = frame.number
+        """Compute what each layer of ``frame`` will show (View.warm), nearest layers first; stop when a
+        newer frame changes what they show (Layer steps alone do not)."""
+        generation = frame.number
         for layer in sorted(range(frame.n_layers), key=lambda layer: (abs(layer - frame.layer), layer)):
             with self.lock:
-                if generation != self._generation or self.feed.frame.number != generation:
+                if generation != self._generation:  # a newer warm-up has started
                     return
                 for warm in self.feed.warmers:
                     try:
