@@ -85,14 +85,14 @@ def check_top_k(k: int, most: int | None = MAX_TOP_K) -> int:
     """Rows of a top-k table: 1..most (``most=None``: any number from 0, as the report allows)."""
     low = 1 if most is not None else 0
     if k < low or (most is not None and k > most):
-        span = f"between 1 and {most}" if most is not None else "0 or more"
-        raise InputError(f"Top k must be {span}, got {k}.")
+        span = f"1 to {most}" if most is not None else "0 or more"
+        raise InputError(f"Top-k {k} is out of range: ask for {span} rows.")
     return int(k)
 
 
 def check_permutations(n: int, most: int = MAX_PERMUTATIONS) -> int:
     if not 0 <= n <= most:
-        raise InputError(f"Permutations must be between 0 (off) and {most}, got {n}.")
+        raise InputError(f"Permutations {n} is out of range: 0 (no baselines) to {most}.")
     return int(n)
 
 
