@@ -17,6 +17,7 @@ from core.texts import TEXT_NAMES
 from core.workbench import Workbench
 
 from .controls import Controls
+from .data import figure_data
 from .export import Exports
 from .lecture import Lecture
 from .links import page_link, parse_query
@@ -180,6 +181,13 @@ class Dashboard:
         figures.update({f"Part 4 · overview {k}": heatmap.figure for k, heatmap in enumerate(pairs.overview, 1)})
         figures["Part 5 · max similarity by layer and token"] = sweep.heatmap.figure
         return figures
+
+    def data(self) -> dict:
+        """Every figure's numbers for the current state, {figure name: widgets.data.Table}: numpy arrays with
+        their labels, ``.frame()`` for a pandas DataFrame. Raises RuntimeError before the first results."""
+        if self.results.bench is None:
+            raise RuntimeError("No results yet: the model is still loading or could not run on the texts.")
+        return figure_data(self.results.bench, self.state.layer, self.state.token, self.state.alpha)
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
