@@ -243,4 +243,4 @@ def test_a_huge_heatmap_is_drawn_as_pooled_blocks_that_keep_every_maximum():
     assert heatmap.marker.y[0] == heatmap.mark.row[heatmap.cell(i, j)[0]]
     assert (len(heatmap.row_axis.tick_values) - 1) * LINE_PX <= heatmap.plot_size[1]  # thinned: a line each
     heatmap.show(labels_a[:10], labels_b[:10], values[:10, :10])  # small again: every cell, every tick
-    assert heatmap.mark.color.shape == (10, 10) and heatmap.column_axis.tick_values is None
+    assert heatmap.mark.color.shape == (10, 10) and heatmap.row_axis.tick_values is None
