@@ -192,7 +192,11 @@ class HeatmapFigure:
             null_color="#888888",
         )
         self.column_axis = bq.Axis(
-            scale=self.columns, label=column_name, label_offset=f"{MARGIN['bottom'] - 12}px", tick_style=SLANTED
+            scale=self.columns,
+            label=column_name,
+            label_offset=f"{MARGIN['bottom'] - 12}px",
+            tick_style=SLANTED,
+            grid_lines="none",
         )
         self.row_axis = bq.Axis(
             scale=self.rows,
@@ -200,6 +204,7 @@ class HeatmapFigure:
             label=row_name,
             label_offset=f"{MARGIN['left'] - 14}px",
             tick_style={"font-size": f"{TICK_FONT}px"},
+            grid_lines="none",
         )
         marks = [self.mark]
         self.markers: dict[str, bq.Scatter] = {}
@@ -302,12 +307,19 @@ class HeatmapFigure:
         self.markers[which].visible = False
 
 
+def ordinal_ticks(count: int, num_ticks: int | None) -> list[int]:
+    """The positions bqplot labels on an ordinal axis of ``count`` entries: it ignores ``tick_values`` there
+    and, when ``num_ticks`` is below ``count``, labels every floor(count / (num_ticks - 1))-th entry."""
+    if num_ticks is None or count <= num_ticks:
+        return list(range(count))
+    return list(range(0, count, count // (num_ticks - 1)))
+
+
 def set_ticks(axis: bq.Axis, labels: Sequence[str], step: int, max_px: float) -> None:
-    """Show every ``step``-th label of an ordinal axis, each abbreviated to ``max_px`` (the full label stays
-    in the scale's domain, so hovering a cell shows it)."""
-    shown = list(labels[::step])
-    short = {label: abbreviate(label, max_px, TICK_FONT) for label in shown}
-    axis.tick_values = np.asarray(shown, dtype=object) if step > 1 else None
+    """Label at most every ``step``-th entry of an ordinal axis, each abbreviated to ``max_px`` (the full label
+    stays in the scale's domain, so hovering a cell shows it)."""
+    axis.num_ticks = max(2, len(labels) // step + 1) if step > 1 else None
+    short = {label: abbreviate(label, max_px, TICK_FONT) for label in labels}
     axis.tick_labels = {label: text for label, text in short.items() if text != label} or None
 
 
@@ -318,6 +330,15 @@ def padded(scale: bq.LinearScale, values: np.ndarray, low: float = 0.1, high: fl
     with scale.hold_sync():
         scale.min = lo - low * span
         scale.max = hi + high * span
+
+
+def nice_ticks(scale: bq.LinearScale, count: int = 5) -> np.ndarray:
+    """About ``count`` round tick values (1, 2, 2.5 or 5 times a power of ten apart) within the scale's limits."""
+    low, high = scale.min, scale.max
+    rough = (high - low) / count
+    power = 10.0 ** np.floor(np.log10(rough))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= rough)
+    return np.arange(np.ceil(low / step), np.floor(high / step) + 1) * step
 
 
 def percentile_limits(values: np.ndarray, percentiles: tuple[float, float]) -> tuple[float, float]:

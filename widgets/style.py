@@ -24,8 +24,10 @@ STYLE = """<style>
 .mlprec-current { background: rgba(255, 127, 14, 0.35); font-weight: bold; }
 .mlprec-section { width: 100%; }
 .mlprec-chance { font-size: 0.9em; margin: 2px 0 2px 70px; color: var(--jp-ui-font-color1, #333); }
+.mlprec-app .bqplot { --bq-content-font-color: var(--jp-content-font-color1, #000);
+  --bq-mainheading-fill: var(--jp-content-font-color1, #000); --bq-axislabel-fill: var(--jp-content-font-color1, #000); }
 .mlprec-app .bqplot text.mainheading { font-size: 15px; }
-.mlprec-app .bqplot .legendtext { font-size: 12px; }
+.mlprec-app .bqplot text.legendtext { font-size: 12px; fill: var(--jp-content-font-color1, #000) !important; }
 .mlprec-app .widget-button { flex-shrink: 0; }
 .mlprec-colorbar { margin-top: -8px; }
 .mlprec-lecture { font-size: 19px; }

@@ -21,7 +21,9 @@ class NormsView(View):
 
     def build(self):
         self.heatmaps = {
-            name: HeatmapFigure(f"Norms of text {name}", "Layer", "Token", "Norm", rows_up=True, min_width=370)
+            name: HeatmapFigure(
+                f"Norms of text {name}", "Layer", "Token", "Norm", rows_up=True, height=340, min_width=370
+            )
             for name in TEXT_NAMES
         }
         grid = GridBox(

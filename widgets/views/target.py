@@ -18,6 +18,7 @@ from ..figures import (
     axis_labels,
     dots,
     figure,
+    nice_ticks,
     padded,
     set_ticks,
 )
@@ -134,9 +135,13 @@ class TargetView(View):
                 self.means.x = np.arange(len(result.mean_a))
                 self.means.y = np.vstack([result.mean_a, result.mean_b])
             padded(self.values, self.means.y, low=0.05, high=LEGEND_ROOM)
+            self.means_figure.axes[1].tick_values = nice_ticks(self.values)
             with self.scatter.hold_sync():
                 self.scatter.x = result.mean_a
                 self.scatter.y = result.mean_b
+            for axis, values in zip(self.scatter_figure.axes, (result.mean_a, result.mean_b), strict=True):
+                padded(axis.scale, values, low=0.08, high=0.08)  # the first ticks stay clear of the corner
+                axis.tick_values = nice_ticks(axis.scale)
             self.means_figure.title = f"Mean vectors at layer {state.layer} ({self.vectors})"
             self.scatter_figure.title = f"Mean A vs mean B at layer {state.layer} (S_AB = {result.mean_cosine:.2f})"
             self.tokens.domain = list(labels)
