@@ -105,3 +105,13 @@ def test_tick_labels_are_thinned_so_each_gets_a_line_of_room():
     assert list(heatmap.mark.column) == labels  # hovering a cell shows the full token
     heatmap.show(labels[:8], labels[:8], np.zeros((8, 8)))
     assert heatmap.row_axis.num_ticks is None and heatmap.column_axis.num_ticks is None  # room for every label
+
+
+def test_value_axes_get_a_few_round_ticks_inside_their_limits():
+    import bqplot as bq
+
+    from widgets.figures import nice_ticks
+
+    ticks = nice_ticks(bq.LinearScale(min=-0.00143, max=0.00151))
+    assert 4 <= len(ticks) <= 7 and ticks[0] >= -0.00143 and ticks[-1] <= 0.00151
+    np.testing.assert_allclose(np.diff(ticks), 0.0005)

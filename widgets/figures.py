@@ -122,13 +122,11 @@ class ColorBar:
 
     def __init__(self, colors: bq.ColorScale, label: str, left: int, right: int, min_width: int):
         self.values = bq.LinearScale(min=0.0, max=1.0)
-        steps = np.arange(self.STEPS).astype(str)
-        self.strip = TokenGrid(
-            row=np.array(["0"]),
-            column=steps.astype(object),
-            color=np.linspace(0.0, 1.0, self.STEPS)[None, :],
-            scales={"row": bq.OrdinalScale(), "column": bq.OrdinalScale(domain=list(steps)), "color": colors},
-            stroke="transparent",
+        self.strip = bq.HeatMap(  # an image, not SVG cells: the heatmaps' cell counts stay theirs
+            x=np.linspace(0.0, 1.0, self.STEPS),
+            y=np.array([0.0, 1.0]),
+            color=np.tile(np.linspace(0.0, 1.0, self.STEPS), (2, 1)),
+            scales={"x": self.values, "y": bq.LinearScale(min=0.0, max=1.0), "color": colors},
         )
         self.axis = bq.Axis(
             scale=self.values,
@@ -149,7 +147,9 @@ class ColorBar:
         self.figure.add_class("mlprec-colorbar")
 
     def limits(self, low: float, high: float) -> None:
-        self.strip.color = np.linspace(low, high, self.STEPS)[None, :]
+        steps = np.linspace(low, high, self.STEPS)
+        with self.strip.hold_sync():
+            self.strip.x, self.strip.color = steps, np.tile(steps, (2, 1))
         with self.values.hold_sync():
             self.values.min, self.values.max = float(low), float(high)
 
@@ -335,9 +335,8 @@ def padded(scale: bq.LinearScale, values: np.ndarray, low: float = 0.1, high: fl
 def nice_ticks(scale: bq.LinearScale, count: int = 5) -> np.ndarray:
     """About ``count`` round tick values (1, 2, 2.5 or 5 times a power of ten apart) within the scale's limits."""
     low, high = scale.min, scale.max
-    rough = (high - low) / count
-    power = 10.0 ** np.floor(np.log10(rough))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= rough)
+    power = 10.0 ** np.floor(np.log10((high - low) / count))
+    step = min((m * power for m in (1, 2, 2.5, 5, 10)), key=lambda step: abs((high - low) / step - count))
     return np.arange(np.ceil(low / step), np.floor(high / step) + 1) * step
 
 
