@@ -33,7 +33,7 @@ STYLE = """<style>
 .mlprec-lecture { font-size: 19px; }
 .mlprec-lecture .mlprec-heading { font-size: 1.6em; }
 .mlprec-lecture .bqplot text { font-size: 14px; }
-.mlprec-lecture .bqplot .mainheading { font-size: 20px; }
+.mlprec-lecture .bqplot text.mainheading { font-size: 17px; }
 .mlprec-lecture-bar { position: sticky; top: 48px; z-index: 19; padding: 6px 0;
   background: var(--jp-layout-color0, #fff); border-bottom: 2px solid var(--jp-brand-color1, #1976d2); }
 .mlprec-lecture-caption { padding-left: 12px; max-width: 60em; }
