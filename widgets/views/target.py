@@ -26,7 +26,7 @@ from ..tables import RankedList, chance_line
 from ..textfit import fit_quoted, tick_step
 from .base import View
 
-SIMILARITY_WIDTH = 560  # px, the similarity figure at its narrowest
+SIMILARITY_WIDTH = 760  # px, the similarity figure at its narrowest: every label of a 30-token text C
 TOKENS_MARGIN = {"top": 44, "bottom": 100, "left": 70, "right": 20}  # room for the slanted token labels
 LEGEND_ROOM = 0.6  # headroom above the mean vectors, a fraction of their range: the legend sits there
 
