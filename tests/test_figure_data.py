@@ -40,7 +40,9 @@ def test_a_lecturer_gets_every_figures_numbers_with_their_labels(app):
     similarity = data["Part 2 · similarity to the target"]
     np.testing.assert_allclose(similarity.values[:, 0], part2.target_cosines, atol=1e-6)
     assert similarity.rows == lc and similarity.marks == {"recommended": part2.recommended, "selected": 3}
-    np.testing.assert_allclose(data["Part 2 · mean vectors"].values, np.stack([part2.mean_a, part2.mean_b], 1), atol=1e-6)
+    np.testing.assert_allclose(
+        data["Part 2 · mean vectors"].values, np.stack([part2.mean_a, part2.mean_b], 1), atol=1e-6
+    )
 
     layers = data["Part 3 · recommendations by layer"]
     sweep = analysis.layer_sweep(XA, XB, XC, 1.5)
