@@ -11,6 +11,7 @@ from core.cache import ActivationCache
 from core.texts import TEXT_NAMES
 
 from .controls import Controls
+from .data import figure_data
 from .environment import disk_store, model_choices, page_query, served, starting_model
 from .export import Exports
 from .lecture import Lecture
@@ -150,3 +151,11 @@ class Dashboard:
         figures.update({f"Part 4 · overview {k}": heatmap.figure for k, heatmap in overview})
         figures["Part 5 · max similarity by layer and token"] = views["sweep"].heatmap.figure
         return figures
+
+    def data(self) -> dict:
+        """Every figure's numbers for the frame on screen, {figure name: widgets.data.Table}: numpy arrays with
+        their labels, ``.frame()`` for a pandas DataFrame. Raises RuntimeError before the first results."""
+        frame = self.session.feed.frame
+        if frame.bench is None:
+            raise RuntimeError("No results yet: the model is still loading or could not run on the texts.")
+        return figure_data(frame.bench, frame.layer, frame.token, self.state.alpha)

@@ -31,7 +31,7 @@ from core.texts import TEXT_NAMES
 
 from .state import AppState
 
-WIDE = {"description_width": "90px"}
+WIDE = {"description_width": "130px"}  # room for the longest description ("Max-pair colour %")
 
 
 def token_choice(index: int, label: str) -> str:

@@ -7,14 +7,33 @@ from collections.abc import Sequence
 import bqplot as bq
 import numpy as np
 from bqplot.traits import array_dimension_bounds, array_serialization
-from ipywidgets import Layout
+from ipywidgets import Layout, VBox
 from traittypes import Array
+
+from .textfit import abbreviate, fit_quoted, tick_step
 
 HEATMAP_SCHEME = "magma"
 MAX_CELLS = 20_000  # GridHeatMap draws one SVG rect per cell: beyond this, blocks are pooled
-MAX_TICKS = 60  # tick labels per axis, at most
 ACCENT = "#1f9e89"  # marks the best / recommended element
 SELECTED = "#ff7f0e"  # marks the user's current choice
+INK = "var(--jp-content-font-color1, #000000)"  # the theme's text colour: rings and labels that must show on any background
+
+TICK_FONT = 11  # px, tick labels of the heatmaps
+TITLE_FONT = 15  # px, the figure titles (style.py)
+LINE_PX = 15  # room one line of tick text needs across its direction
+SLANT_SIN = 0.7071  # sin(45°): column labels are turned 45°
+MARGIN = {"top": 44, "bottom": 100, "left": 100, "right": 20}  # heatmaps' margins, room for the tick labels
+ROW_LABEL_PX = MARGIN["left"] - 40  # a row label's width, left of the axis (the axis label needs the rest)
+SLANTED_LABEL_PX = (MARGIN["bottom"] - 40) / SLANT_SIN - 12  # a 45° column label's length, above the axis label
+COLORBAR_HEIGHT = 62
+# Column labels turned 45° about their end, which sits under the tick: they hang down-left, never into the plot.
+SLANTED = {
+    "font-size": f"{TICK_FONT}px",
+    "text-anchor": "end",
+    "transform-box": "fill-box",
+    "transform-origin": "100% 50%",
+    "transform": "rotate(-45deg)",
+}
 
 
 def axis_labels(labels: Sequence[str]) -> list[str]:
@@ -67,8 +86,7 @@ def dots(x_scale, y_scale, *, size: int, fill: str, ring: str | None = None, mar
         default_size=size,
         colors=[fill],
         stroke=ring,
-        stroke_width=3 if ring and fill == "transparent" else 1,
-        **kwargs,
+        **{"stroke_width": 3 if ring and fill == "transparent" else 1, **kwargs},
     )
 
 
@@ -116,13 +134,58 @@ def painted_cells(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return x, y, values
 
 
+class ColorBar:
+    """A horizontal colour bar drawn as a figure of its own, under a heatmap and aligned with its plot.
+
+    (bqplot's ColorAxis is drawn outside the plot area, where its numbers get cut.) The strip shares the
+    heatmap's ColorScale; ``limits`` redraws it and its axis for new colour limits.
+    """
+
+    STEPS = 64
+
+    def __init__(self, colors: bq.ColorScale, label: str, left: int, right: int, min_width: int):
+        self.values = bq.LinearScale(min=0.0, max=1.0)
+        self.strip = bq.HeatMap(  # an image, not SVG cells: the heatmaps' cell counts stay theirs
+            x=np.linspace(0.0, 1.0, self.STEPS),
+            y=np.array([0.0, 1.0]),
+            color=np.tile(np.linspace(0.0, 1.0, self.STEPS), (2, 1)),
+            scales={"x": self.values, "y": bq.LinearScale(min=0.0, max=1.0), "color": colors},
+        )
+        self.axis = bq.Axis(
+            scale=self.values,
+            num_ticks=5,
+            tick_format=".3g",
+            label=label,
+            label_offset="34px",
+            grid_lines="none",
+            tick_style={"font-size": f"{TICK_FONT}px"},
+        )
+        self.figure = figure(
+            height=COLORBAR_HEIGHT,
+            min_width=min_width,
+            marks=[self.strip],
+            axes=[self.axis],
+            fig_margin={"top": 4, "bottom": COLORBAR_HEIGHT - 22, "left": left, "right": right},
+        )
+        self.figure.add_class("mlprec-colorbar")
+
+    def limits(self, low: float, high: float) -> None:
+        steps = np.linspace(low, high, self.STEPS)
+        with self.strip.hold_sync():
+            self.strip.x, self.strip.color = steps, np.tile(steps, (2, 1))
+        with self.values.hold_sync():
+            self.values.min, self.values.max = float(low), float(high)
+
+
 class HeatmapFigure:
-    """A GridHeatMap with text labels on both axes, a colour bar and an optional marker cell.
+    """A GridHeatMap with text labels on both axes, a colour bar under it and optional marker cells.
 
     ``rows_up`` puts the first row at the bottom (layers); otherwise at the top (tokens).
-    Hover shows row, column and value under the given names. ``painted`` draws the cells on one
-    canvas instead (PaintedGrid: much faster to redraw, but no hover and no clicks), for thumbnails
-    that change with every Layer step.
+    Hover shows row, column and value under the given names, with the full tokens. Tick labels are
+    thinned and abbreviated so that they never overlap or leave the figure at ``min_width`` or wider;
+    column labels are turned 45° and hang from their tick. ``widget`` holds the figure and its colour bar.
+    ``painted`` draws the cells on one canvas instead (PaintedGrid: much faster to redraw, but no hover
+    and no clicks), for thumbnails that change with every Layer step.
     """
 
     def __init__(
@@ -136,8 +199,10 @@ class HeatmapFigure:
         colorbar: bool = True,
         marker: bool = False,
         painted: bool = False,
+        min_width: int = 300,
     ):
         self.rows_up = rows_up
+        self.height, self.min_width = height, min_width
         self.rows = bq.OrdinalScale()
         self.columns = bq.OrdinalScale()
         self.colors = bq.ColorScale(scheme=HEATMAP_SCHEME, min=0.0, max=1.0)
@@ -166,12 +231,20 @@ class HeatmapFigure:
             )
         self.painted = painted
         self.column_axis = bq.Axis(
-            scale=self.columns, label=column_name, tick_rotate=-50, tick_style={"font-size": "11px"}
+            scale=self.columns,
+            label=column_name,
+            label_offset=f"{MARGIN['bottom'] - 12}px",
+            tick_style=SLANTED,
+            grid_lines="none",
         )
-        self.row_axis = bq.Axis(scale=self.rows, side="left", label=row_name, tick_style={"font-size": "11px"})
-        axes = [self.column_axis, self.row_axis]
-        if colorbar:
-            axes.append(bq.ColorAxis(scale=self.colors, side="right", num_ticks=5, tick_format=".3g"))
+        self.row_axis = bq.Axis(
+            scale=self.rows,
+            side="left",
+            label=row_name,
+            label_offset=f"{MARGIN['left'] - 14}px",
+            tick_style={"font-size": f"{TICK_FONT}px"},
+            grid_lines="none",
+        )
         marks = [self.mark]
         self.markers: dict[str, bq.Scatter] = {}
         if marker:
@@ -182,8 +255,27 @@ class HeatmapFigure:
                 )
             marks.extend(self.markers.values())
         self.marker = self.markers.get("best")
-        margin = {"top": 50, "bottom": 90, "left": 90, "right": 70 if colorbar else 15}
-        self.figure = figure(title, height=height, marks=marks, axes=axes, fig_margin=margin)
+        self.figure = figure(
+            title,
+            height=height,
+            min_width=min_width,
+            marks=marks,
+            axes=[self.column_axis, self.row_axis],
+            fig_margin=dict(MARGIN),
+        )
+        self.colorbar = (
+            ColorBar(self.colors, value_name, MARGIN["left"], MARGIN["right"], min_width) if colorbar else None
+        )
+        parts = [self.figure] + ([self.colorbar.figure] if self.colorbar else [])
+        self.widget = VBox(parts, layout=Layout(width="100%", min_width=f"{min_width}px"))
+
+    @property
+    def plot_size(self) -> tuple[float, float]:
+        """The plot area's smallest width and its height, in pixels."""
+        return (
+            self.min_width - MARGIN["left"] - MARGIN["right"],
+            self.height - MARGIN["top"] - MARGIN["bottom"],
+        )
 
     def show(self, rows: Sequence[str], columns: Sequence[str], values: np.ndarray) -> None:
         """Draw ``values`` [len(rows), len(columns)] with the given labels (repeats allowed).
@@ -205,9 +297,9 @@ class HeatmapFigure:
         self.rows.domain = rows if self.rows_up else rows[::-1]
         self.columns.domain = columns
         self._row_labels, self._column_labels = rows, columns
-        for axis, labels in ((self.column_axis, columns), (self.row_axis, rows)):
-            step = max(1, len(labels) // MAX_TICKS + (len(labels) % MAX_TICKS > 0))
-            axis.tick_values = np.asarray(labels[::step], dtype=object) if step > 1 else None
+        width, height = self.plot_size
+        set_ticks(self.row_axis, rows, tick_step(len(rows), height, LINE_PX), ROW_LABEL_PX)
+        set_ticks(self.column_axis, columns, tick_step(len(columns), width, LINE_PX / SLANT_SIN), SLANTED_LABEL_PX)
 
     def _paint(self, values: np.ndarray) -> None:
         x, y, color = painted_cells(values)
@@ -249,6 +341,12 @@ class HeatmapFigure:
         with self.colors.hold_sync():
             self.colors.min = float(low)
             self.colors.max = float(high)
+        if self.colorbar:
+            self.colorbar.limits(low, high)
+
+    def set_title(self, template: str, *words: str) -> None:
+        """Title ``template.format(*words)``, the quoted words abbreviated until it fits the figure."""
+        self.figure.title = fit_quoted(template, words, self.min_width - 10, TITLE_FONT)
 
     def mark_cell(self, row: int, column: int, which: str = "best") -> None:
         """Put marker ``which`` ("best": a square, "picked": a ring) on the drawn cell holding (row, column)."""
@@ -263,6 +361,22 @@ class HeatmapFigure:
         self.markers[which].visible = False
 
 
+def ordinal_ticks(count: int, num_ticks: int | None) -> list[int]:
+    """The positions bqplot labels on an ordinal axis of ``count`` entries: it ignores ``tick_values`` there
+    and, when ``num_ticks`` is below ``count``, labels every floor(count / (num_ticks - 1))-th entry."""
+    if num_ticks is None or count <= num_ticks:
+        return list(range(count))
+    return list(range(0, count, count // (num_ticks - 1)))
+
+
+def set_ticks(axis: bq.Axis, labels: Sequence[str], step: int, max_px: float) -> None:
+    """Label at most every ``step``-th entry of an ordinal axis, each abbreviated to ``max_px`` (the full label
+    stays in the scale's domain, so hovering a cell shows it)."""
+    axis.num_ticks = max(2, len(labels) // step + 1) if step > 1 else None
+    short = {label: abbreviate(label, max_px, TICK_FONT) for label in labels}
+    axis.tick_labels = {label: text for label, text in short.items() if text != label} or None
+
+
 def padded(scale: bq.LinearScale, values: np.ndarray, low: float = 0.1, high: float = 0.2) -> None:
     """Fit ``scale`` to ``values`` with room below and above (fractions of their range) for markers and labels."""
     lo, hi = float(np.min(values)), float(np.max(values))
@@ -270,6 +384,14 @@ def padded(scale: bq.LinearScale, values: np.ndarray, low: float = 0.1, high: fl
     with scale.hold_sync():
         scale.min = lo - low * span
         scale.max = hi + high * span
+
+
+def nice_ticks(scale: bq.LinearScale, count: int = 5) -> np.ndarray:
+    """About ``count`` round tick values (1, 2, 2.5 or 5 times a power of ten apart) within the scale's limits."""
+    low, high = scale.min, scale.max
+    power = 10.0 ** np.floor(np.log10((high - low) / count))
+    step = min((m * power for m in (1, 2, 2.5, 5, 10)), key=lambda step: abs((high - low) / step - count))
+    return np.arange(np.ceil(low / step), np.floor(high / step) + 1) * step
 
 
 def percentile_limits(values: np.ndarray, percentiles: tuple[float, float]) -> tuple[float, float]:

@@ -1,4 +1,8 @@
-"""The app's stylesheet: projector-friendly sizes, theme-aware colours (JupyterLab CSS variables)."""
+"""The app's stylesheet: projector-friendly sizes, theme-aware colours (JupyterLab CSS variables).
+
+Messages sit on a translucent tint over the page, so their text keeps its contrast (WCAG AA) in the light and
+the dark theme alike.
+"""
 
 STYLE = """<style>
 .mlprec-app { max-width: 1500px; margin: 0 auto; font-size: 15px; }
@@ -6,11 +10,11 @@ STYLE = """<style>
 .mlprec-heading { margin: 22px 0 2px 0; font-size: 1.35em; }
 .mlprec-explain { margin: 0 0 6px 0; color: var(--jp-ui-font-color2, #555); max-width: 70em; }
 .mlprec-status { font-size: 0.95em; }
-.mlprec-busy { color: var(--jp-warn-color0, #b26b00); }
+.mlprec-busy { color: var(--jp-ui-font-color1, #333); font-style: italic; }
 .mlprec-error, .mlprec-notice { padding: 6px 10px; margin: 4px 0; border-radius: 3px; white-space: pre-wrap; }
-.mlprec-error { border-left: 5px solid var(--jp-error-color1, #d32f2f); background: var(--jp-error-color3, #fdecea);
+.mlprec-error { border-left: 5px solid var(--jp-error-color1, #d32f2f); background: rgba(211, 47, 47, 0.14);
   color: var(--jp-ui-font-color0, #000); }
-.mlprec-notice { border-left: 5px solid var(--jp-warn-color1, #f57c00); background: var(--jp-warn-color3, #fff3e0);
+.mlprec-notice { border-left: 5px solid var(--jp-warn-color1, #f57c00); background: rgba(245, 124, 0, 0.14);
   color: var(--jp-ui-font-color0, #000); }
 .mlprec-slices { position: sticky; top: 0; z-index: 20; padding: 4px 0;
   background: var(--jp-layout-color0, #fff); border-bottom: 1px solid var(--jp-border-color2, #ddd); }
@@ -20,10 +24,16 @@ STYLE = """<style>
 .mlprec-current { background: rgba(255, 127, 14, 0.35); font-weight: bold; }
 .mlprec-section { width: 100%; }
 .mlprec-chance { font-size: 0.9em; margin: 2px 0 2px 70px; color: var(--jp-ui-font-color1, #333); }
+.mlprec-app .bqplot { --bq-content-font-color: var(--jp-content-font-color1, #000);
+  --bq-mainheading-fill: var(--jp-content-font-color1, #000); --bq-axislabel-fill: var(--jp-content-font-color1, #000); }
+.mlprec-app .bqplot text.mainheading { font-size: 15px; }
+.mlprec-app .bqplot text.legendtext { font-size: 12px; fill: var(--jp-content-font-color1, #000) !important; }
+.mlprec-app .widget-button { flex-shrink: 0; }
+.mlprec-colorbar { margin-top: -8px; }
 .mlprec-lecture { font-size: 19px; }
 .mlprec-lecture .mlprec-heading { font-size: 1.6em; }
 .mlprec-lecture .bqplot text { font-size: 14px; }
-.mlprec-lecture .bqplot .mainheading { font-size: 20px; }
+.mlprec-lecture .bqplot text.mainheading { font-size: 17px; }
 .mlprec-lecture-bar { position: sticky; top: 48px; z-index: 19; padding: 6px 0;
   background: var(--jp-layout-color0, #fff); border-bottom: 2px solid var(--jp-brand-color1, #1976d2); }
 .mlprec-lecture-caption { padding-left: 12px; max-width: 60em; }

@@ -6,10 +6,12 @@ import bqplot as bq
 import numpy as np
 from ipywidgets import HTML
 
-from ..figures import SELECTED, dots, figure, padded
+from ..figures import INK, SELECTED, TICK_FONT, dots, figure, padded
+from ..textfit import abbreviate
 from .base import View
 
 FILLED = "#e7a3a3"
+LAYERS_WIDTH = 520  # px, the figure at its narrowest (a Compare column)
 
 
 class LayersView(View):
@@ -28,7 +30,8 @@ class LayersView(View):
             cos,
             size=200,
             fill=FILLED,
-            ring="black",
+            ring=INK,
+            stroke_width=2,
             tooltip=bq.Tooltip(fields=["x", "y"], labels=["Layer", "Similarity"], formats=["d", ".3f"]),
         )
         self.points.on_element_click(self._clicked)
@@ -41,12 +44,14 @@ class LayersView(View):
             align="middle",
             font_weight="bold",
             default_size=13,
+            colors=[INK],
         )
         self.current = dots(layers, cos, size=520, fill="transparent", ring=SELECTED)
         self._layer_axis = bq.Axis(scale=layers, label="Transformer layer", tick_format="d")
         self.figure = figure(
             "Recommended token at each layer",
             height=300,
+            min_width=LAYERS_WIDTH,
             marks=[self.points, self.labels, self.current],
             axes=[
                 self._layer_axis,
@@ -80,7 +85,8 @@ class LayersView(View):
         tokens, cosines = self.bench.recommendations(self.state.alpha)
         if changed & {"data", "alpha"}:
             layers = np.arange(len(tokens), dtype=np.float64)
-            words = [self.bench.labels("C")[k] for k in tokens]
+            room = (LAYERS_WIDTH - 90) / len(tokens) - 4  # each point's label stays within its column
+            words = [abbreviate(self.bench.labels("C")[k], room, TICK_FONT + 2) for k in tokens]
             with self.points.hold_sync():
                 self.points.x, self.points.y = layers, cosines
             with self.labels.hold_sync():

@@ -14,19 +14,20 @@ class NormsView(View):
     title = "Part 1 · Norms through the layers"
     explanation = (
         "How long is each token's vector at each layer? Rows are layers (0 at the bottom), columns the analysed "
-        "tokens; colours run from the 5th to the 95th percentile of each text. Hover a cell for its value."
+        "tokens; colours run from the 5th to the 95th percentile of each text (its colour bar below). Hover a cell "
+        "for its value and full token."
     )
     visual_traits = ("norm_percentiles",)
 
     def build(self):
         self.heatmaps = {
             name: HeatmapFigure(
-                f"Norms of text {name}", "Layer", "Token", "Norm", rows_up=True, height=340, colorbar=False
+                f"Norms of text {name}", "Layer", "Token", "Norm", rows_up=True, height=340, min_width=370
             )
             for name in TEXT_NAMES
         }
         grid = GridBox(
-            [self.heatmaps[name].figure for name in TEXT_NAMES],
+            [self.heatmaps[name].widget for name in TEXT_NAMES],
             layout=Layout(grid_template_columns="repeat(auto-fit, minmax(380px, 1fr))", width="100%"),
         )
         return [grid]

@@ -29,29 +29,30 @@ class PairsView(View):
     title = "Part 4 · Recommending specific pairs"
     explanation = (
         "For every token a of A and b of B, the target b + α(b − a) is compared with one C token: rows are A tokens, "
-        "columns B tokens, the square marks the best pair. Below, the textbook's four evenly spaced C tokens."
+        "columns B tokens, the square marks the best pair. Below, the textbook's four evenly spaced C tokens "
+        "(same colours)."
     )
     slice_traits = ("layer", "alpha", "token", "top_k", "permutations")
     visual_traits = ("pair_limits",)
 
     def build(self):
         self.main = HeatmapFigure(
-            "", "Token of text A", "Token of text B", "Cosine", rows_up=False, height=460, marker=True
+            "", "Token of text A", "Token of text B", "Cosine", rows_up=False, height=460, marker=True, min_width=600
         )
         self.overview = [
-            HeatmapFigure("", "A", "B", "Cosine", rows_up=False, height=340, colorbar=False, marker=True, painted=True)
+            HeatmapFigure("", "A", "B", "Cosine", rows_up=False, height=340, colorbar=False, marker=True, painted=True, min_width=300)
             for _ in range(OVERVIEW_TOKENS)
         ]
         grid = GridBox(
-            [heatmap.figure for heatmap in self.overview],
+            [heatmap.widget for heatmap in self.overview],
             layout=Layout(grid_template_columns="repeat(auto-fit, minmax(300px, 1fr))", width="100%"),
         )
         self.ranking = RankedList("Best (A, B) pairs", self._picked, "mlprec-top-pairs", rows=8)
         self.chance = HTML()
         self.chance.add_class("mlprec-chance-part4")
-        self.main.figure.layout.flex = "1 1 auto"
+        self.main.widget.layout.flex = "1 1 600px"
         side = VBox([self.ranking.widget], layout=Layout(width="270px", min_width="230px"))
-        return [HBox([self.main.figure, side], layout=Layout(width="100%")), self.chance, grid]
+        return [HBox([self.main.widget, side], layout=Layout(width="100%", flex_flow="row wrap")), self.chance, grid]
 
     def _picked(self, pair) -> None:
         """A row of the top-k list: ring that pair in the main heatmap."""
@@ -63,14 +64,12 @@ class PairsView(View):
         i, j = best_pair(matrix)
         heatmap.show(rows, columns, matrix)
         heatmap.mark_cell(i, j)
-        word = bench.labels("C")[token]
-        pair = f"(“{bench.labels('A')[i]}”, “{bench.labels('B')[j]}”)"
+        words = bench.labels("C")[token], bench.labels("A")[i], bench.labels("B")[j]
         if long_title:
-            heatmap.figure.title = (
-                f"Similarity with “{word}” at layer {self.layer}: best pair {pair} = {matrix[i, j]:.3f}"
-            )
+            template = f"Similarity with “{{}}” at layer {self.layer}: best pair (“{{}}”, “{{}}”) = {matrix[i, j]:.3f}"
         else:
-            heatmap.figure.title = f"“{word}”: {pair}"
+            template = "“{}”: (“{}”, “{}”)"
+        heatmap.set_title(template, *words)
 
     def _rank(self, rows, columns) -> None:
         bench, state = self.bench, self.state

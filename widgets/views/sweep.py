@@ -29,12 +29,13 @@ class SweepView(View):
             rows_up=True,
             height=460,
             marker=True,
+            min_width=520,
         )
         self.heatmap.mark.on_element_click(self._clicked)
         self.table = HTML(layout=Layout(min_width="260px", max_height="420px", overflow="auto"))
         self.table.add_class("mlprec-pairs-table")
-        box = HBox([self.heatmap.figure, self.table], layout=Layout(width="100%"))
-        self.heatmap.figure.layout.flex = "1 1 auto"
+        box = HBox([self.heatmap.widget, self.table], layout=Layout(width="100%", flex_flow="row wrap"))
+        self.heatmap.widget.layout.flex = "1 1 520px"
         return [box]
 
     def _clicked(self, mark, event):

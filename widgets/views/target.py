@@ -6,9 +6,29 @@ import bqplot as bq
 import numpy as np
 from ipywidgets import HTML, GridBox, HBox, Layout, VBox
 
-from ..figures import ACCENT, SELECTED, axis_labels, dots, figure, padded
+from ..figures import (
+    ACCENT,
+    INK,
+    LINE_PX,
+    SELECTED,
+    SLANT_SIN,
+    SLANTED,
+    SLANTED_LABEL_PX,
+    TITLE_FONT,
+    axis_labels,
+    dots,
+    figure,
+    nice_ticks,
+    padded,
+    set_ticks,
+)
 from ..tables import RankedList, chance_line
+from ..textfit import fit_quoted, tick_step
 from .base import View
+
+SIMILARITY_WIDTH = 760  # px, the similarity figure at its narrowest: every label of a 30-token text C
+TOKENS_MARGIN = {"top": 44, "bottom": 100, "left": 70, "right": 20}  # room for the slanted token labels
+LEGEND_ROOM = 0.6  # headroom above the mean vectors, a fraction of their range: the legend sits there
 
 
 class TargetView(View):
@@ -21,6 +41,7 @@ class TargetView(View):
 
     def build(self):
         dims, values = bq.LinearScale(), bq.LinearScale()
+        self.values = values
         self.means = bq.Lines(
             x=np.zeros(1),
             y=np.zeros((2, 1)),
@@ -38,6 +59,7 @@ class TargetView(View):
                 bq.Axis(scale=values, side="left", label="Value", label_offset="55px", tick_format=".2~g"),
             ],
             legend_location="top-right",
+            min_width=460,
         )
         sx, sy = bq.LinearScale(), bq.LinearScale()
         self.scatter = bq.Scatter(
@@ -55,6 +77,7 @@ class TargetView(View):
                 bq.Axis(scale=sx, label="Mean vector A", tick_format=".2~g"),
                 bq.Axis(scale=sy, side="left", label="Mean vector B", label_offset="55px", tick_format=".2~g"),
             ],
+            min_width=460,
         )
         self.tokens = tokens = bq.OrdinalScale()
         self.cos = cos = bq.LinearScale()
@@ -63,32 +86,37 @@ class TargetView(View):
             cos,
             size=140,
             fill="#b07aa1",
-            ring="black",
+            ring=INK,
             tooltip=bq.Tooltip(fields=["x", "y"], labels=["Token", "Similarity"], formats=["", ".3f"]),
         )
         self.similarity.on_element_click(self._clicked)
         self.best = dots(tokens, cos, size=300, fill=ACCENT, marker="diamond")
         self.selected = dots(tokens, cos, size=420, fill="transparent", ring=SELECTED)
+        self._token_axis = bq.Axis(
+            scale=tokens, label="Token of text C", label_offset=f"{TOKENS_MARGIN['bottom'] - 12}px", tick_style=SLANTED
+        )
         self.similarity_figure = figure(
             "Similarity of each C token to the target",
             height=320,
             marks=[self.similarity, self.best, self.selected],
             axes=[
-                bq.Axis(scale=tokens, label="Token of text C", tick_rotate=-50),
+                self._token_axis,
                 bq.Axis(scale=cos, side="left", label="Cosine similarity", tick_format=".2f"),
             ],
-            fig_margin={"top": 50, "bottom": 90, "left": 70, "right": 20},
+            fig_margin=dict(TOKENS_MARGIN),
+            min_width=SIMILARITY_WIDTH,
         )
         top = GridBox(
             [self.means_figure, self.scatter_figure],
-            layout=Layout(grid_template_columns="repeat(auto-fit, minmax(420px, 1fr))", width="100%"),
+            layout=Layout(grid_template_columns="repeat(auto-fit, minmax(460px, 1fr))", width="100%"),
         )
         self.ranking = RankedList("Best C tokens", self._picked, "mlprec-top-tokens")
         self.chance = HTML()
         self.chance.add_class("mlprec-chance-part2")
-        self.similarity_figure.layout.flex = "1 1 auto"
+        self.similarity_figure.layout.flex = f"1 1 {SIMILARITY_WIDTH}px"
         side = VBox([self.ranking.widget], layout=Layout(width="250px", min_width="220px"))
-        return [top, HBox([self.similarity_figure, side], layout=Layout(width="100%")), self.chance]
+        row = HBox([self.similarity_figure, side], layout=Layout(width="100%", flex_flow="row wrap"))
+        return [top, row, self.chance]
 
     def _picked(self, token):
         self.state.token = int(token)
@@ -106,13 +134,22 @@ class TargetView(View):
             with self.means.hold_sync():
                 self.means.x = np.arange(len(result.mean_a))
                 self.means.y = np.vstack([result.mean_a, result.mean_b])
+            padded(self.values, self.means.y, low=0.05, high=LEGEND_ROOM)
+            self.means_figure.axes[1].tick_values = nice_ticks(self.values)
             with self.scatter.hold_sync():
                 self.scatter.x = result.mean_a
                 self.scatter.y = result.mean_b
+            for axis, values in zip(self.scatter_figure.axes, (result.mean_a, result.mean_b), strict=True):
+                padded(axis.scale, values, low=0.08, high=0.08)  # the first ticks stay clear of the corner
+                axis.tick_values = nice_ticks(axis.scale)
             self.means_figure.title = f"Mean vectors at layer {self.layer} ({self.vectors})"
             self.scatter_figure.title = f"Mean A vs mean B at layer {self.layer} (S_AB = {result.mean_cosine:.2f})"
             self.tokens.domain = list(labels)
             padded(self.cos, result.target_cosines)
+            width = SIMILARITY_WIDTH - TOKENS_MARGIN["left"] - TOKENS_MARGIN["right"]
+            set_ticks(
+                self._token_axis, list(labels), tick_step(len(labels), width, LINE_PX / SLANT_SIN), SLANTED_LABEL_PX
+            )
             with self.similarity.hold_sync():
                 self.similarity.x = labels
                 self.similarity.y = result.target_cosines
@@ -120,9 +157,11 @@ class TargetView(View):
             with self.best.hold_sync():
                 self.best.x = labels[k : k + 1]
                 self.best.y = result.target_cosines[k : k + 1]
-            self.similarity_figure.title = (
-                f"Similarity to the target at layer {self.layer}: recommended “{bench.labels('C')[k]}” "
-                f"({result.target_cosines[k]:.3f})"
+            self.similarity_figure.title = fit_quoted(
+                f"Similarity to the target at layer {self.layer}: recommended “{{}}” ({result.target_cosines[k]:.3f})",
+                [bench.labels("C")[k]],
+                SIMILARITY_WIDTH - 10,
+                TITLE_FONT,
             )
         token = self.token
         with self.selected.hold_sync():
