@@ -21,7 +21,7 @@ def app(tiny_gpt2_dir):
 
 def analysed(app):
     """Each text's analysed vectors [L, n, d] and labels, captured afresh straight from the model."""
-    return {name: capture(app.loaded, app.state.texts()[name], "mlp_out").analysed(True) for name in TEXT_NAMES}
+    return {name: capture(app.session.loaded, app.state.texts()[name], "mlp_out").analysed(True) for name in TEXT_NAMES}
 
 
 def test_a_lecturer_gets_every_figures_numbers_with_their_labels(app):
@@ -34,7 +34,7 @@ def test_a_lecturer_gets_every_figures_numbers_with_their_labels(app):
 
     norms = data["Part 1 · text B norms"]
     np.testing.assert_allclose(norms.values, analysis.norms(XB), rtol=1e-6)
-    assert norms.rows == list(range(app.results.bench.n_layers)) and norms.columns == lb
+    assert norms.rows == list(range(app.session.feed.frame.bench.n_layers)) and norms.columns == lb
 
     part2 = analysis.token_average_target(XA[2], XB[2], XC[2], 1.5)
     similarity = data["Part 2 · similarity to the target"]
@@ -58,7 +58,7 @@ def test_a_lecturer_gets_every_figures_numbers_with_their_labels(app):
     assert pairs.marks["best_pair"] == np.unravel_index(direct.argmax(), direct.shape)
 
     best = data["Part 5 · max similarity by layer and token"]
-    assert best.values.shape == (app.results.bench.n_layers, len(lc))
+    assert best.values.shape == (app.session.feed.frame.bench.n_layers, len(lc))
     assert best.marks["best_pairs"].shape == (*best.values.shape, 2)
 
 
@@ -68,7 +68,7 @@ def test_the_numbers_come_as_pandas_frames_with_labels(app):
     assert isinstance(frame, pd.DataFrame) and frame.index.name == "layer"
     assert list(frame.columns) == ["cosine", "token", "token_position"]
     norms = app.data()["Part 1 · text A norms"].frame()
-    assert norms.shape == (app.results.bench.n_layers, len(app.results.bench.labels("A")))
+    assert norms.shape == (app.session.feed.frame.bench.n_layers, len(app.session.feed.frame.bench.labels("A")))
 
 
 def test_no_data_before_the_first_results(tmp_path):
