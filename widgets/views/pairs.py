@@ -8,11 +8,10 @@ from ipywidgets import HTML, GridBox, HBox, Layout, VBox
 from core.analysis import best_pair
 
 from ..figures import HeatmapFigure
-from ..tables import RankedList, chance_line
+from ..tables import RankedList, null_line, verdict_line
 from .base import View
 
 OVERVIEW_TOKENS = 4
-PAIR_DRAW_BUDGET = 20_000_000  # random cosines per pair baseline: fewer draws for bigger matrices
 
 
 def overview_tokens(n_tokens: int) -> list[int]:
@@ -78,13 +77,29 @@ class PairsView(View):
             ],
             heading=f"Best {len(values)} pairs for “{bench.labels('C')[state.token]}”",
         )
+        self.chance.value = self._chance()
+
+    def _chance(self) -> str:
+        bench, state = self.bench, self.state
         if state.permutations == 0:
-            self.chance.value = "<div class='mlprec-chance'>Chance baselines are off (Permutations = 0).</div>"
-            return
-        matrix_size = len(rows) * len(columns)
-        draws = max(20, min(state.permutations, PAIR_DRAW_BUDGET // matrix_size))
-        result = bench.pair_baseline(state.layer, state.token, state.alpha, draws)
-        self.chance.value = chance_line(f"Best pair vs the best of {matrix_size} random target directions", result)
+            return "<div class='mlprec-chance'>Chance baselines are off (Permutations = 0).</div>"
+        tests = bench.pair_tests(state.alpha, state.permutations)
+        if tests is None:
+            return (
+                "<div class='mlprec-chance'>No chance test for the best pairs: texts this long would need too many "
+                "pair cosines (shorten A, B or C).</div>"
+            )
+        layer, token = state.layer, state.token
+        matrix = bench.pair_matrix(layer, token, state.alpha)
+        i, j = best_pair(matrix)
+        a, b = bench.labels("A")[i], bench.labels("B")[j]
+        return verdict_line(
+            f"best pair (“{a}”, “{b}”) for “{bench.labels('C')[token]}” at layer {layer} (cosine {matrix[i, j]:.3f})",
+            float(tests.p_corrected[layer, token]),
+            f"corrected over all {tests.p_corrected.size} cells of Part 5's map",
+            f"For this cell alone p = {tests.p_values[layer, token]:.3g}.",
+            state.permutations,
+        ) + null_line(state.permutations)
 
     def refresh(self, changed):
         limits = self.state.pair_limits
