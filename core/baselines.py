@@ -309,6 +309,14 @@ def permutation_null(XA_l, XB_l, XC_l, alpha: float = 1.0, n_permutations: int =
 # Parts 4-5: the best pair of every C token
 
 
+def best_pair_floor(n_a: int, n_b: int) -> float:
+    """About the smallest p-value the Part 4-5 test can give: the share of draws that keep a given A token in A
+    and a given B token in B, n_A n_B / (n_pool (n_pool - 1)). Each such draw keeps the observed best pair, so
+    it reaches the observed value: balanced texts can never give a small p-value on this statistic."""
+    n_pool = n_a + n_b
+    return n_a * n_b / (n_pool * (n_pool - 1))
+
+
 def pair_test_size(n_layers: int, n_a: int, n_b: int, n_c: int) -> int:
     """Pair cosines the Part 4-5 test holds: L (n_A + n_B)^2 n_C (its memory, 4 bytes each, grows with this)."""
     return n_layers * (n_a + n_b) ** 2 * n_c
