@@ -44,7 +44,6 @@ maximum of the whole of Q. Observed and permuted values are the same float32 cos
 
 from __future__ import annotations
 
-import math
 import operator
 from dataclasses import asdict, dataclass
 
@@ -404,7 +403,7 @@ def _first_qualifying(Q, listed, pairs: _PairMasks, bits) -> np.ndarray:
     pair of a list is the best. The lists are searched in growing windows, each only for the (draw, cell)
     still without a qualifying pair; what no list answers is the masked maximum of the cell's row of Q.
     """
-    c, cells = len(bits), len(listed)
+    cells = len(listed)
     n_pool = int(np.sqrt(Q.shape[1]))
     first = min(_WINDOWS[0], listed.shape[1])
     hit = pairs.qualify_all(bits, first)  # [c, cells, first]

@@ -38,7 +38,7 @@ def add_parser(commands) -> None:
     batch.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local model folder (default gpt2)")
     batch.add_argument("--input", required=True, metavar="IN.jsonl", help='lines {"text_a", "text_b", "text_c"}')
     batch.add_argument("--output", required=True, metavar="OUT.jsonl", help="one report (or error) a line")
-    batch.add_argument("--layer", type=int, default=6, help="default layer (a line's \"layer\" overrides it)")
+    batch.add_argument("--layer", type=int, default=6, help='default layer (a line\'s "layer" overrides it)')
     batch.add_argument("--alpha", type=float, default=1.0, help="target = B + alpha (B - A); a line may override it")
     batch.add_argument("--hook", default="mlp_out", help=f"one of {', '.join(HOOK_POINTS)}")
     batch.add_argument("--keep-first", action="store_true", help="analyse position 0 too")
@@ -74,7 +74,9 @@ def line_request(base: ReportRequest, line: str) -> ReportRequest:
         raise ValueError(f"this line is a JSON {type(item).__name__}, not an object with text_a, text_b and text_c.")
     unknown = sorted(set(item) - set(TEXT_FIELDS) - set(LINE_OPTIONS))
     if unknown:
-        raise ValueError(f"unknown field {unknown[0]!r}: a line has text_a, text_b, text_c and optionally layer, alpha, seed.")
+        raise ValueError(
+            f"unknown field {unknown[0]!r}: a line has text_a, text_b, text_c and optionally layer, alpha, seed."
+        )
     texts = {}
     for field, name in TEXT_FIELDS.items():
         text = item.get(field)

@@ -52,7 +52,9 @@ def _loop_pair_null(XA, XB, XC, alpha, n, seed):
     """Part 5's statistic for every draw, each draw's A and B rows through core.analysis.max_pair_cosines."""
     pool = np.concatenate([XA, XB], axis=1)
     idx_a, idx_b = permutation_draws(XA.shape[1], XB.shape[1], n, seed)
-    return np.stack([analysis.max_pair_cosines(pool[:, a], pool[:, b], XC, alpha)[0] for a, b in zip(idx_a, idx_b)], -1)
+    return np.stack(
+        [analysis.max_pair_cosines(pool[:, a], pool[:, b], XC, alpha)[0] for a, b in zip(idx_a, idx_b, strict=True)], -1
+    )
 
 
 # The draws
@@ -326,7 +328,9 @@ def test_workbench_tests_are_memoised_seeded_and_agree_with_the_core(benches, ti
     tests = bench.layer_tests(1.0, 300, seed=4)
     assert len(tests.baselines) == bench.n_layers and tests.baselines[2].n == 300
     X = {name: bench.X(name)[2] for name in "ABC"}
-    assert tests.baselines[2] == baseline(tests.baselines[2].observed, permutation_null(X["A"], X["B"], X["C"], 1.0, 300, 4))
+    assert tests.baselines[2] == baseline(
+        tests.baselines[2].observed, permutation_null(X["A"], X["B"], X["C"], 1.0, 300, 4)
+    )
     assert tests.baselines[2].observed == pytest.approx(bench.recommendations(1.0)[1][2], abs=1e-12)
     np.testing.assert_array_equal(tests.family.p_values, [b.p_value for b in tests.baselines])
     assert bench.layer_tests(1.0, 300, seed=4) is tests

@@ -30,7 +30,9 @@ class LayersView(View):
             size=200,
             fill=FILLED,
             ring="black",
-            tooltip=bq.Tooltip(fields=["x", "y", "name"], labels=["Layer", "Similarity", "Chance"], formats=["d", ".3f", ""]),
+            tooltip=bq.Tooltip(
+                fields=["x", "y", "name"], labels=["Layer", "Similarity", "Chance"], formats=["d", ".3f", ""]
+            ),
             names_unique=False,
             display_names=False,
         )
