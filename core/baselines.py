@@ -59,7 +59,8 @@ CORRECTION = (
 CHUNK_ELEMENTS = 1 << 22  # float64 elements of intermediate arrays held at once (32 MiB)
 _MAX_CANCELLATION = 1000.0  # rho = sum_i |w_i| |x_i| / |tau| above which a draw is recomputed from its means
 _LISTED_PAIRS = 128  # best pairs listed per (layer, C token) for the Part 4-5 search
-_WINDOWS = (4, 8, 16, 32, 64, 128)  # how far down the lists each round of the search looks
+_DENSE = 24  # listed pairs checked for every draw, one list position at a time
+_WINDOWS = (48, 128)  # how far down the lists each later round of the search looks
 
 
 # Validation
@@ -209,23 +210,26 @@ def family_test(observed: np.ndarray, null: np.ndarray) -> FamilyTest:
 
 
 def _identity_and_draws(n_a: int, n_b: int, n: int, seed, rows: int):
-    """Yield (idx_A [c, n_A], idx_B [c, n_B]): first the observed split alone, then the ``n`` draws in chunks
-    of at most ``rows``. Each draw sorts n_A + n_B uniform keys: A gets the positions of the n_A smallest,
-    B the rest. The key stream does not depend on ``rows``, so neither do the draws."""
+    """Yield (idx_A [c, n_A], idx_B [c, n_B]) in chunks of at most ``rows`` (at least 2): the observed split
+    first, then the ``n`` draws. Each draw sorts n_A + n_B uniform keys: A gets the positions of the n_A
+    smallest, B the rest. The key stream does not depend on ``rows``, so neither do the draws."""
     n_a, n_b, n = _count(n_a, "n_A"), _count(n_b, "n_B"), _count(n, "n")
     rng = np.random.default_rng(_count(seed, "seed", 0))
+    rows = max(2, rows)
     order = np.arange(n_a + n_b)[None, :]
-    yield order[:, :n_a], order[:, n_a:]
-    for start in range(0, n, rows):
-        order = np.argsort(rng.random((min(rows, n - start), n_a + n_b)), axis=1)
-        yield order[:, :n_a], order[:, n_a:]
+    for start in range(-1, n, rows):
+        keys = rng.random((min(start + rows, n) - max(start, 0), n_a + n_b))
+        drawn = np.argsort(keys, axis=1)
+        if start < 0:
+            drawn = np.concatenate([order, drawn])
+        yield drawn[:, :n_a], drawn[:, n_a:]
 
 
 def permutation_draws(n_A: int, n_B: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The ``n`` draws of the tests: (idx_A [n, n_A], idx_B [n, n_B]) int64 rows of the pool (A's rows 0 ..
     n_A - 1, then B's). Each row pair is a split of the whole pool; the tests use exactly these draws."""
-    chunks = list(_identity_and_draws(n_A, n_B, n, seed, rows=max(1, CHUNK_ELEMENTS // (n_A + n_B))))[1:]
-    return np.concatenate([a for a, _ in chunks]), np.concatenate([b for _, b in chunks])
+    chunks = list(_identity_and_draws(n_A, n_B, n, seed, rows=CHUNK_ELEMENTS // (n_A + n_B)))
+    return np.concatenate([a for a, _ in chunks])[1:], np.concatenate([b for _, b in chunks])[1:]
 
 
 # Parts 2-3: the token-average target
@@ -354,7 +358,7 @@ def pair_statistics(XA, XB, XC, alpha: float = 1.0, n_permutations: int = 1000, 
     pairs = _PairMasks(*np.divmod(top, n_pool))
     cells = n_layers * n_c
     out = np.empty((cells, 1 + _count(n_permutations, "n_permutations")))
-    rows = max(1, CHUNK_ELEMENTS // max(n_pool, cells * _WINDOWS[0]))
+    rows = CHUNK_ELEMENTS // max(n_pool, cells * 8)
     start = 0
     for idx_a, _ in _identity_and_draws(n_a, n_b, n_permutations, seed, rows):
         out[:, start : start + len(idx_a)] = _first_qualifying(Q, listed, pairs, _membership(idx_a, n_pool)).T
@@ -375,6 +379,7 @@ class _PairMasks:
     bits of u and v, ``bits & both``, are exactly ``bit_u`` (u drawn for A, v not, so v is in B)."""
 
     def __init__(self, u: np.ndarray, v: np.ndarray):
+        self.u, self.v = u, v
         self.word_u, self.word_v = u >> 6, v >> 6
         one = np.uint64(1)
         self.bit_u, self.bit_v = one << (u & 63).astype(np.uint64), one << (v & 63).astype(np.uint64)
@@ -400,18 +405,27 @@ def _first_qualifying(Q, listed, pairs: _PairMasks, bits) -> np.ndarray:
     """Each draw's best pair value for every cell: bits [c, words] (``_membership``) -> [c, cells].
 
     A listed pair (u, v) qualifies when u is drawn for A and v is not (v is then in B); the first qualifying
-    pair of a list is the best. The lists are searched in growing windows, each only for the (draw, cell)
-    still without a qualifying pair; what no list answers is the masked maximum of the cell's row of Q.
+    pair of a list is the best. The first ``_DENSE`` listed pairs are checked for every draw at once, one
+    list position at a time; the rest of each list in growing windows, only for the (draw, cell) still without
+    a qualifying pair; what no list answers is the masked maximum of the cell's row of Q.
     """
     cells = len(listed)
     n_pool = int(np.sqrt(Q.shape[1]))
-    first = min(_WINDOWS[0], listed.shape[1])
-    hit = pairs.qualify_all(bits, first)  # [c, cells, first]
-    where = hit.argmax(axis=2)
-    result = listed[np.arange(cells)[None, :], where]
-    draw, cell = np.nonzero(~np.take_along_axis(hit, where[..., None], axis=2)[..., 0])
-    seen = first
-    for window in _WINDOWS[1:]:
+    member = np.unpackbits(bits.view(np.uint8), axis=1, bitorder="little")[:, :n_pool].astype(bool)
+    by_row, outside = np.ascontiguousarray(member.T), np.ascontiguousarray(~member.T)  # [n_pool, c]
+    result = np.empty((cells, len(bits)))
+    open_ = np.ones((cells, len(bits)), dtype=bool)
+    hit = np.empty_like(open_)
+    dense = min(_DENSE, listed.shape[1])
+    for t in range(dense):
+        np.logical_and(by_row[pairs.u[:, t]], outside[pairs.v[:, t]], out=hit)
+        hit &= open_
+        np.copyto(result, listed[:, t, None], where=hit)
+        open_ ^= hit
+    result = result.T
+    draw, cell = np.nonzero(open_.T)
+    seen = dense
+    for window in _WINDOWS:
         stop = min(window, listed.shape[1])
         if stop <= seen or not len(draw):
             continue
