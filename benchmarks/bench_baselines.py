@@ -129,7 +129,9 @@ def print_table(results: dict) -> None:
         f"average {machine['load_average_at_start'][0]:.2f} at start, {machine['load_average_at_end'][0]:.2f} at end"
     )
     print(f"Parts 2, 3 and 5 with family-wise correction, {N_PERMUTATIONS} permutations, every layer")
-    print(f"  {'input':<56}{'ours (ms)':>10}{'2-3 (ms)':>10}{'5 (ms)':>9}{'loop (s)':>10}{'speed-up':>10}{'max diff':>10}")
+    print(
+        f"  {'input':<56}{'ours (ms)':>10}{'2-3 (ms)':>10}{'5 (ms)':>9}{'loop (s)':>10}{'speed-up':>10}{'max diff':>10}"
+    )
     for name, r in results["inputs"].items():
         shapes = " ".join(f"{k}{v[1]}" for k, v in r["shapes"].items())
         label = f"{name} [{shapes}, L {r['shapes']['A'][0]}, d {r['shapes']['A'][2]}]"
