@@ -1,5 +1,6 @@
 """Command line: ``python -m core report [options] --json OUT.json`` (see SPEC.md and core/report.py), and
-``python -m core examples`` (the gallery names for ``report --example NAME``, core/gallery.py).
+``python -m core examples`` (the gallery names for ``report --example NAME``, core/gallery.py) and
+``python -m core batch`` (one report per line of a JSON-lines file, core/batch.py).
 
 Report format: 2 when any of --top-k, --permutations, --seed, --token, --center is given, else 1 (SPEC.md's
 format, byte for byte the same fields as before format 2 existed); ``--format 1|2`` says it explicitly.
@@ -12,6 +13,7 @@ import json
 import os
 import sys
 
+from . import batch
 from .checks import HOOK_POINTS, InputError
 from .gallery import EXAMPLES
 from .models import DEFAULT_MODEL, ModelError
@@ -57,6 +59,7 @@ def parser() -> argparse.ArgumentParser:
     extras.add_argument("--center", action="store_true", help="mean-center the vectors at each layer (every part)")
     extras.add_argument("--token", type=int, metavar="T", help="C token of the Part 4 extras (default: recommended)")
     commands.add_parser("examples", help="list the gallery of example texts, one name and idea a line")
+    batch.add_parser(commands)
     return top
 
 
@@ -85,6 +88,8 @@ def _is_number(text: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(_attach_negative_numbers(list(argv)))
+    if args.command == "batch":
+        return batch.run(args)
     if args.command == "examples":
         width = max(map(len, EXAMPLES))
         for name, example in EXAMPLES.items():

@@ -1,47 +1,66 @@
-"""Is a recommendation better than chance? Null distributions for the statistics of Parts 2-4.
+"""Is a recommendation better than chance? Permutation tests of Parts 2-5 with family-wise correction.
 
-Pure, vectorised and seeded: every function takes ``seed`` (an integer >= 0) and draws from
-``np.random.default_rng(seed)``, so the same call gives the same numbers. A null is compared with the
-observed statistic by ``p_value`` (the upper tail, counting ties: (1 + #(null >= observed)) / (1 + n))
-and ``percentile`` (100 * the share of the null strictly below it), gathered in a ``Baseline``.
+Null hypothesis (``NULL_HYPOTHESIS``): A and B are exchangeable, so the direction from A to B carries no
+information. Under it, which analysed tokens came from A and which from B is arbitrary, so the tests redraw
+that split. At a layer, pool the analysed tokens of A and B only (A's rows, then B's: n_pool = n_A + n_B);
+each permutation takes n_A of them for A and the remaining n_B for B, without replacement
+(``permutation_draws``). C is never changed and never in the pool. The same draws serve every layer, and the
+observed split is evaluated by the same code as the draws (so a tie is a tie). Everything is seeded
+(``np.random.default_rng(seed)``, an integer >= 0) and float64.
 
-Permutation null of Part 2 (``permutation_null``). The statistic is max_k cos(c_k, tau) with
-tau = m_B + alpha (m_B - m_A). Pool the analysed tokens of A, B and C at the layer (rows in that order,
-n = n_A + n_B + n_C); each permutation draws n_A of them for A and n_B others for B, without replacement
-(``permutation_draws``), keeps C as it is, and recomputes the statistic. Every draw is a weight row
-w [n] (p / n_B on B's rows, -q / n_A on A's, 0 elsewhere, with (p, q) = ``analysis.extrapolation(alpha)``
-so that any finite alpha is safe), and tau = w X_pool. All permutations of a chunk are one matrix product
-(W [c, n] holds c weight rows; C_n is C with rows scaled to unit norm):
+Statistics, for every layer l:
+  - Parts 2-3: T_l = max_k cos(c_k, m_B' + alpha (m_B' - m_A')), m_A' and m_B' the means of the drawn rows;
+  - Parts 4-5: M_l[k] = max over i in A', j in B' of cos(b_j + alpha (b_j - a_i), c_k), one per C token.
+
+p-values are upper-tail with the observed split counted: p = (1 + #(null >= observed)) / (1 + n), never 0,
+and valid (P(p <= a) <= a under the null) for any number of permutations n.
+
+Family-wise correction (``maxt_p_values``): single-step max-statistic correction (Westfall and Young 1993).
+Each statistic of the family (every layer for Part 3; every (layer, C token) cell for Part 5) is
+standardised by the mean and standard deviation of its n + 1 values (observed and permuted), so that layers
+whose nulls sit at different heights count alike; the corrected p-value of a statistic is the share of
+permutations whose *largest* standardised statistic over the whole family reaches its own. Because the same
+permutation is applied to every member of the family, this keeps their dependence, and the chance that any
+member of a family of true nulls gets p_corrected <= a is at most a. A corrected p-value is never below the
+uncorrected one.
+
+Part 2-3 computation. Every draw is a weight row w [n_pool] (p / n_B on the drawn B rows, -q / n_A on the drawn
+A rows, with (p, q) = ``analysis.extrapolation(alpha)`` so that any finite alpha is safe), and tau = w X_pool.
+All permutations of a chunk are one matrix product (W [c, n_pool]; C_n is C with rows scaled to unit norm):
     tau_r . c_k / |c_k| = (W (C_n X_pool^T)^T)[r, k]
     |tau_r|^2           = (W (X_pool X_pool^T) * W).sum(1)[r]
-when the pool is narrower than the vectors (the default texts: 61 tokens, 768 dims), else tau = W X_pool
-directly, layer by layer. Everything is float64. The Gram form of |tau|^2 loses about 1e-16 rho^2 of
-relative accuracy, with rho = sum_i |w_i| |x_i| / |tau| (how much the terms cancel: large alpha and
-near-equal means); draws with rho > 1000 are recomputed from their means as (p - q) m_B + q (m_B - m_A),
-as core.analysis writes the target. ``permutation_null_layers`` does every layer with the same draws (one
-product of the weight rows with every layer's Gram matrices side by side).
+when the pool is narrower than the vectors, else tau = W X_pool directly, layer by layer. The Gram form of
+|tau|^2 loses about 1e-16 rho^2 of relative accuracy, with rho = sum_i |w_i| |x_i| / |tau| (how much the
+terms cancel: large alpha and near-equal means); draws with rho > 1000 are recomputed from their means.
 
-Random-direction nulls. Cosines do not depend on either vector's length, so "random directions of matched
-norm" is moot: a Gaussian direction u ~ N(0, I_d) is as good as any rescaling of it. For Part 2,
-``random_direction_null`` gives max_k cos(c_k, u), keeping the geometry of the C tokens. For the best
-pair of Part 4 (``pair_random_direction_null``), the reference is the best of n_A n_B independent random
-directions against one token c_k; by rotational symmetry cos(u, c_k) = z / sqrt(z^2 + R) exactly in
-distribution, with z ~ N(0, 1) and R ~ chi^2(d - 1) independent, so each draw costs two scalars instead
-of a d-dimensional vector (and 0 when c_k is zero).
+Part 4-5 computation. A draw's pairs (i in A', j in B') are ordered pairs (u, v) of distinct pool rows, so
+Q[u, v, k] = cos(x_v + alpha (x_v - x_u), c_k) is computed once per layer for the whole pool
+(``analysis.pair_cosines(pool, pool, C)``; L n_pool^2 n_C float32 values, ``pair_test_size``), and every
+(layer, k) lists its 128 best pairs in decreasing order. A draw's statistic is the first listed pair with u
+drawn for A and v not; the lists are searched in growing windows, each only for the draws still without a
+qualifying pair (membership tested on bit masks), and the few draws that no list answers take the masked
+maximum of the whole of Q. Observed and permuted values are the same float32 cosines, so ties are exact.
 """
 
 from __future__ import annotations
 
 import operator
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
 
 import numpy as np
 
 from . import analysis
 
+NULL_HYPOTHESIS = "A and B are exchangeable: the direction from A to B carries no information."
+CORRECTION = (
+    "max-statistic (Westfall-Young single-step maxT) over standardised statistics, the same permutations "
+    "for every member of the family"
+)
 NULL_CHUNK_ELEMENTS = 1 << 22  # float64 elements of intermediate arrays held at once (32 MiB)
 _NULL_MAX_CANCELLATION = 1000.0  # rho = sum_i |w_i| |x_i| / |tau| above which a draw is recomputed from its means
+_LISTED_PAIRS = 128  # best pairs listed per (layer, C token) for the Part 4-5 search
+_DENSE = 24  # listed pairs checked for every draw, one list position at a time
+_WINDOWS = (48, 128)  # how far down the lists each later round of the search looks
 
 
 # Validation
@@ -57,10 +76,6 @@ def _count(value, name: str, minimum: int = 1) -> int:
     return value
 
 
-def _rng(seed) -> np.random.Generator:
-    return np.random.default_rng(_count(seed, "seed", 0))
-
-
 def _matrix(X, ndim: int, name: str) -> np.ndarray:
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != ndim:
@@ -68,6 +83,15 @@ def _matrix(X, ndim: int, name: str) -> np.ndarray:
     if X.shape[-2] == 0:
         raise ValueError(f"{name} has no tokens to analyse")
     return X
+
+
+def _texts(XA, XB, XC) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    XA, XB, XC = _matrix(XA, 3, "XA"), _matrix(XB, 3, "XB"), _matrix(XC, 3, "XC")
+    if len({X.shape[-1] for X in (XA, XB, XC)}) != 1:
+        raise ValueError(f"vectors must share one width, got {sorted({X.shape[-1] for X in (XA, XB, XC)})}")
+    if len({X.shape[0] for X in (XA, XB, XC)}) != 1:
+        raise ValueError("the three texts must have the same number of layers")
+    return XA, XB, XC
 
 
 def _inverse(values: np.ndarray) -> np.ndarray:
@@ -81,13 +105,13 @@ def _unit_rows(X: np.ndarray) -> np.ndarray:
     return X * _inverse(analysis.norms(X))[..., None]
 
 
-# Comparing an observed statistic with its null
+# Comparing observed statistics with their nulls
 
 
 def _null(null) -> np.ndarray:
     null = np.asarray(null, dtype=np.float64).ravel()
     if null.size == 0:
-        raise ValueError("the null distribution is empty: ask for at least one permutation or draw")
+        raise ValueError("the null distribution is empty: ask for at least one permutation")
     return null
 
 
@@ -110,10 +134,35 @@ def percentile(observed: float, null: np.ndarray) -> float:
     return float(100.0 * np.count_nonzero(null < observed) / null.size)
 
 
+def p_values(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """Uncorrected p-values of a family: observed [...], null [..., n] -> [...] (``p_value`` of each)."""
+    observed, null = np.asarray(observed, dtype=np.float64), np.asarray(null, dtype=np.float64)
+    return (1 + np.count_nonzero(null >= observed[..., None], axis=-1)) / (1 + null.shape[-1])
+
+
+def maxt_p_values(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """Family-wise corrected p-values (module docstring): observed [...], null [..., n] -> [...].
+
+    The family is every entry of ``observed``; null[..., r] must come from the same permutation r for all.
+    """
+    observed, null = np.asarray(observed, dtype=np.float64), np.asarray(null, dtype=np.float64)
+    n = null.shape[-1]
+    if n == 0:
+        raise ValueError("the null distribution is empty: ask for at least one permutation")
+    flat_obs, flat_null = observed.reshape(-1), null.reshape(-1, n)
+    both = np.concatenate([flat_obs[:, None], flat_null], axis=1)
+    centre, spread = both.mean(axis=1), both.std(axis=1)
+    scale = np.where(spread > 0, spread, 1.0)  # a constant statistic: every z is 0
+    z_observed = (flat_obs - centre) / scale
+    largest = np.sort(((flat_null - centre[:, None]) / scale[:, None]).max(axis=0))
+    beaten = n - np.searchsorted(largest, z_observed, side="left")  # #(largest >= z)
+    return ((1 + beaten) / (1 + n)).reshape(observed.shape)
+
+
 @dataclass(frozen=True)
 class Baseline:
     """An observed statistic beside its null: the null's mean and 95th percentile, the p-value, the
-    observed value's percentile in the null, and ``n`` (permutations or draws in the null)."""
+    observed value's percentile in the null, and ``n`` (permutations in the null)."""
 
     observed: float
     null_mean: float
@@ -140,62 +189,63 @@ def baseline(observed: float, null: np.ndarray) -> Baseline:
     )
 
 
-class TargetBaselines(NamedTuple):
-    """Both references of a Part 2 recommendation: the permutation null and random directions."""
+@dataclass(frozen=True)
+class FamilyTest:
+    """A family of permutation tests sharing their draws: ``observed``, ``p_values`` (uncorrected) and
+    ``p_corrected`` (``maxt_p_values``), arrays of one shape; ``n`` permutations."""
 
-    permutation: Baseline
-    random_directions: Baseline
+    observed: np.ndarray
+    p_values: np.ndarray
+    p_corrected: np.ndarray
+    n: int
 
 
-# Permutation null of Part 2
+def family_test(observed: np.ndarray, null: np.ndarray) -> FamilyTest:
+    """observed [...], null [..., n] -> FamilyTest."""
+    observed = np.asarray(observed, dtype=np.float64)
+    return FamilyTest(observed, p_values(observed, null), maxt_p_values(observed, null), int(null.shape[-1]))
 
 
-def _draw_chunks(n_pool: int, n_a: int, n_b: int, n: int, seed, rows: int):
-    """Yield (idx_A [c, n_A], idx_B [c, n_B]) for consecutive chunks of at most ``rows`` permutations.
+# The draws
 
-    Each permutation sorts n_pool uniform keys: A is the positions of the n_A smallest, B of the next n_B.
-    The key stream does not depend on ``rows``, so neither do the draws.
+
+def _identity_and_draws(n_a: int, n_b: int, n: int, seed, rows: int):
+    """Yield (idx_A [c, n_A], idx_B [c, n_B]) in chunks of at most ``rows`` (at least 2): the observed split
+    first, then the ``n`` draws. Each draw sorts n_A + n_B uniform keys: A gets the positions of the n_A
+    smallest, B the rest. The key stream does not depend on ``rows``, so neither do the draws."""
+    n_a, n_b, n = _count(n_a, "n_A"), _count(n_b, "n_B"), _count(n, "n")
+    rng = np.random.default_rng(_count(seed, "seed", 0))
+    rows = max(2, rows)
+    order = np.arange(n_a + n_b)[None, :]
+    for start in range(-1, n, rows):
+        keys = rng.random((min(start + rows, n) - max(start, 0), n_a + n_b))
+        drawn = np.argsort(keys, axis=1)
+        if start < 0:
+            drawn = np.concatenate([order, drawn])
+        yield drawn[:, :n_a], drawn[:, n_a:]
+
+
+def permutation_draws(n_A: int, n_B: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` draws of the tests: (idx_A [n, n_A], idx_B [n, n_B]) int64 rows of the pool (A's rows 0 ..
+    n_A - 1, then B's). Each row pair is a split of the whole pool; the tests use exactly these draws."""
+    chunks = list(_identity_and_draws(n_A, n_B, n, seed, rows=NULL_CHUNK_ELEMENTS // (n_A + n_B)))
+    return np.concatenate([a for a, _ in chunks])[1:], np.concatenate([b for _, b in chunks])[1:]
+
+
+# Parts 2-3: the token-average target
+
+
+def target_statistics(XA, XB, XC, alpha: float = 1.0, n_permutations: int = 1000, seed: int = 0):
+    """Part 2's statistic at every layer for the observed split and each draw.
+
+    XA [L, n_A, d], XB [L, n_B, d], XC [L, n_C, d] -> (observed [L], null [L, n_permutations]) float64.
     """
-    n_pool, n_a, n_b, n = (_count(n_pool, "n_pool"), _count(n_a, "n_A"), _count(n_b, "n_B"), _count(n, "n"))
-    if n_a + n_b > n_pool:
-        raise ValueError(f"cannot draw {n_a} + {n_b} distinct tokens from a pool of {n_pool}")
-    rng = _rng(seed)
-    for start in range(0, n, rows):
-        keys = rng.random((min(rows, n - start), n_pool))
-        order = np.argsort(keys, axis=1)[:, : n_a + n_b]
-        yield order[:, :n_a], order[:, n_a:]
-
-
-def permutation_draws(n_pool: int, n_A: int, n_B: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The index draws of ``n`` permutations: (idx_A [n, n_A], idx_B [n, n_B]) int64 into a pool of ``n_pool``.
-
-    Rows of idx_A and idx_B are disjoint and drawn without replacement; the permutation nulls use exactly
-    these draws for the same arguments.
-    """
-    chunks = list(_draw_chunks(n_pool, n_A, n_B, n, seed, rows=max(1, NULL_CHUNK_ELEMENTS // max(1, n_pool))))
-    return np.concatenate([a for a, _ in chunks]), np.concatenate([b for _, b in chunks])
-
-
-def permutation_null_layers(
-    XA: np.ndarray, XB: np.ndarray, XC: np.ndarray, alpha: float = 1.0, n_permutations: int = 1000, seed: int = 0
-) -> np.ndarray:
-    """Permutation null of Part 2 at every layer: null [L, n_permutations] float64.
-
-    XA [L, n_A, d], XB [L, n_B, d], XC [L, n_C, d]. Permutation r draws the same pool positions at every
-    layer (``permutation_draws(n_A + n_B + n_C, n_A, n_B, n_permutations, seed)``, pool rows A, B, C in
-    order); null[l, r] = max_k cos(c_k, tau_r) at layer l.
-    """
-    XA, XB, XC = _matrix(XA, 3, "XA"), _matrix(XB, 3, "XB"), _matrix(XC, 3, "XC")
-    if len({X.shape[-1] for X in (XA, XB, XC)}) != 1:
-        raise ValueError(f"vectors must share one width, got {sorted({X.shape[-1] for X in (XA, XB, XC)})}")
-    if len({X.shape[0] for X in (XA, XB, XC)}) != 1:
-        raise ValueError("the three texts must have the same number of layers")
-    n = _count(n_permutations, "n_permutations")
+    XA, XB, XC = _texts(XA, XB, XC)
     p, q = analysis.extrapolation(alpha)
-    pool = np.concatenate([XA, XB, XC], axis=1)  # [L, n_pool, d]
+    pool = np.concatenate([XA, XB], axis=1)  # [L, n_pool, d]
     n_layers, n_pool, d = pool.shape
     n_a, n_b = XA.shape[1], XB.shape[1]
-    Cn = _unit_rows(XC)  # [L, n_C, d]
+    Cn = _unit_rows(XC)
     n_c = Cn.shape[1]
     gram = n_pool < d
     if gram:
@@ -208,9 +258,9 @@ def permutation_null_layers(
     else:
         width = d
     rows = max(1, NULL_CHUNK_ELEMENTS // max(width, n_pool))
-    null = np.empty((n_layers, n), dtype=np.float64)
+    values = np.empty((n_layers, 1 + _count(n_permutations, "n_permutations")), dtype=np.float64)
     start = 0
-    for idx_a, idx_b in _draw_chunks(n_pool, n_a, n_b, n, seed, rows):
+    for idx_a, idx_b in _identity_and_draws(n_a, n_b, n_permutations, seed, rows):
         c = len(idx_a)
         W = np.zeros((c, n_pool))
         r = np.arange(c)[:, None]
@@ -224,14 +274,14 @@ def permutation_null_layers(
             ill, layers = np.nonzero(t2 * _NULL_MAX_CANCELLATION**2 < spread * spread)
             if len(ill):
                 cos[ill, layers] = _exact_cosines(pool, Cn, idx_a[ill], idx_b[ill], layers, p, q)
-            null[:, start : start + c] = cos.max(axis=2).T
+            values[:, start : start + c] = cos.max(axis=2).T
         else:
             for layer in range(n_layers):
                 T = W @ pool[layer]  # [c, d]
                 cos = (T @ Cn[layer].T) * _inverse(np.linalg.norm(T, axis=1))[:, None]
-                null[layer, start : start + c] = cos.max(axis=1)
+                values[layer, start : start + c] = cos.max(axis=1)
         start += c
-    return null
+    return values[:, 0], values[:, 1:]
 
 
 def _exact_cosines(pool, Cn, idx_a, idx_b, layers, p: float, q: float) -> np.ndarray:
@@ -250,77 +300,144 @@ def _exact_cosines(pool, Cn, idx_a, idx_b, layers, p: float, q: float) -> np.nda
     return out
 
 
-def permutation_null(
-    XA_l: np.ndarray,
-    XB_l: np.ndarray,
-    XC_l: np.ndarray,
-    alpha: float = 1.0,
-    n_permutations: int = 1000,
-    seed: int = 0,
-) -> np.ndarray:
-    """Permutation null of Part 2 at one layer: XA_l [n_A, d], XB_l [n_B, d], XC_l [n_C, d] -> null [n] float64.
+def permutation_null(XA_l, XB_l, XC_l, alpha: float = 1.0, n_permutations: int = 1000, seed: int = 0) -> np.ndarray:
+    """Part 2's permutation null at one layer: XA_l [n_A, d], XB_l [n_B, d], XC_l [n_C, d] -> null [n] float64.
 
-    Equal to row l of ``permutation_null_layers`` for the same seed (the draws do not depend on the layer).
+    Equal to row l of ``target_statistics(...)[1]`` for the same seed (the draws do not depend on the layer).
     """
     XA_l, XB_l, XC_l = _matrix(XA_l, 2, "XA_l"), _matrix(XB_l, 2, "XB_l"), _matrix(XC_l, 2, "XC_l")
-    return permutation_null_layers(XA_l[None], XB_l[None], XC_l[None], alpha, n_permutations, seed)[0]
+    return target_statistics(XA_l[None], XB_l[None], XC_l[None], alpha, n_permutations, seed)[1][0]
 
 
-# Random directions
+# Parts 4-5: the best pair of every C token
 
 
-def random_direction_null(XC_l: np.ndarray, n_directions: int = 1000, seed: int = 0) -> np.ndarray:
-    """Part 2 against random directions: null[r] = max_k cos(c_k, u_r), u_r ~ N(0, I_d); XC_l [n_C, d] -> [n].
+def best_pair_floor(n_a: int, n_b: int) -> float:
+    """About the smallest p-value the Part 4-5 test can give: the share of draws that keep a given A token in A
+    and a given B token in B, n_A n_B / (n_pool (n_pool - 1)). Each such draw keeps the observed best pair, so
+    it reaches the observed value: balanced texts can never give a small p-value on this statistic."""
+    n_pool = n_a + n_b
+    return n_a * n_b / (n_pool * (n_pool - 1))
 
-    The norm of u does not matter to a cosine, so no norm is matched.
+
+def pair_test_size(n_layers: int, n_a: int, n_b: int, n_c: int) -> int:
+    """Pair cosines the Part 4-5 test holds: L (n_A + n_B)^2 n_C (its memory, 4 bytes each, grows with this)."""
+    return n_layers * (n_a + n_b) ** 2 * n_c
+
+
+def _pool_pairs(pool: np.ndarray, XC: np.ndarray, alpha: float) -> np.ndarray:
+    """Q[l, k, u * n_pool + v] = cos(x_v + alpha (x_v - x_u), c_k) over the pool's ordered pairs, -inf where
+    u = v (a row cannot be in A' and B' at once): pool [L, n_pool, d], XC [L, n_C, d] -> [L, n_C, n_pool^2]."""
+    n_layers, n_pool, _ = pool.shape
+    Q = np.empty((n_layers, XC.shape[1], n_pool * n_pool), dtype=np.float32)
+    for layer in range(n_layers):
+        cube = analysis.pair_cosines(pool[layer], pool[layer], XC[layer], alpha)  # [u, v, k]
+        cube[np.arange(n_pool), np.arange(n_pool)] = -np.inf
+        Q[layer] = cube.reshape(n_pool * n_pool, -1).T
+    return Q
+
+
+def pair_statistics(XA, XB, XC, alpha: float = 1.0, n_permutations: int = 1000, seed: int = 0):
+    """Part 5's statistic M[l, k] (the best pair's cosine) for the observed split and each draw.
+
+    XA [L, n_A, d], XB [L, n_B, d], XC [L, n_C, d] -> (observed [L, n_C], null [L, n_C, n_permutations])
+    float64. The draws are those of ``target_statistics`` for the same seed. Memory: ``pair_test_size`` x 4
+    bytes.
     """
-    XC_l = _matrix(XC_l, 2, "XC_l")
-    n = _count(n_directions, "n_directions")
-    rng = _rng(seed)
-    Cn = _unit_rows(XC_l)
-    d = Cn.shape[1]
-    rows = max(1, NULL_CHUNK_ELEMENTS // max(d, Cn.shape[0]))
-    null = np.empty(n, dtype=np.float64)
-    for start in range(0, n, rows):
-        U = rng.standard_normal((min(rows, n - start), d))
-        null[start : start + len(U)] = ((U @ Cn.T) * _inverse(np.linalg.norm(U, axis=1))[:, None]).max(axis=1)
-    return null
+    XA, XB, XC = _texts(XA, XB, XC)
+    analysis.extrapolation(alpha)
+    pool = np.concatenate([XA, XB], axis=1)
+    n_layers, n_pool, _ = pool.shape
+    n_a, n_b, n_c = XA.shape[1], XB.shape[1], XC.shape[1]
+    Q = _pool_pairs(pool, XC, alpha).reshape(n_layers * n_c, n_pool * n_pool)
+    length = min(_LISTED_PAIRS, n_pool * (n_pool - 1))
+    top = np.argpartition(-Q, length - 1, axis=1)[:, :length] if length < Q.shape[1] else np.argsort(-Q, axis=1)
+    top = np.take_along_axis(top, np.argsort(-np.take_along_axis(Q, top, axis=1), axis=1, kind="stable"), axis=1)
+    top = top[:, :length]
+    listed = np.take_along_axis(Q, top, axis=1).astype(np.float64)  # [cells, length], best first
+    pairs = _PairMasks(*np.divmod(top, n_pool))
+    cells = n_layers * n_c
+    out = np.empty((cells, 1 + _count(n_permutations, "n_permutations")))
+    rows = NULL_CHUNK_ELEMENTS // max(n_pool, cells * 8)
+    start = 0
+    for idx_a, _ in _identity_and_draws(n_a, n_b, n_permutations, seed, rows):
+        out[:, start : start + len(idx_a)] = _first_qualifying(Q, listed, pairs, _membership(idx_a, n_pool)).T
+        start += len(idx_a)
+    out = out.reshape(n_layers, n_c, -1)
+    return out[:, :, 0], out[:, :, 1:]
 
 
-def pair_random_direction_null(
-    XC_l: np.ndarray, n_pairs: int, k: int, n_draws: int = 1000, seed: int = 0
-) -> np.ndarray:
-    """Part 4's best pair against chance: null[r] = max over ``n_pairs`` random directions u of cos(u, c_k).
+def _membership(idx_a: np.ndarray, n_pool: int) -> np.ndarray:
+    """Which pool rows each draw gives to A, as bits: idx_a [c, n_A] -> [c, ceil(n_pool / 64)] uint64."""
+    member = np.zeros((len(idx_a), -(-n_pool // 64) * 64), dtype=bool)
+    member[np.arange(len(idx_a))[:, None], idx_a] = True
+    return np.packbits(member, axis=1, bitorder="little").view("<u8")
 
-    XC_l [n_C, d] -> [n_draws] float64. The observed statistic is max_(i,j) P[i, j, k] over the
-    n_pairs = n_A n_B targets; this null asks how high the best of that many independent random
-    directions would reach. Each cosine is sampled exactly as z / sqrt(z^2 + R), z ~ N(0, 1),
-    R ~ chi^2(d - 1) (see the module docstring), in float32, in chunks of draws so that at most
-    ``NULL_CHUNK_ELEMENTS`` cosines are held at once; 0 when c_k is zero.
+
+class _PairMasks:
+    """Listed pairs (u, v) [cells, length] as masks on ``_membership``'s bits: a pair qualifies when the draw's
+    bits of u and v, ``bits & both``, are exactly ``bit_u`` (u drawn for A, v not, so v is in B)."""
+
+    def __init__(self, u: np.ndarray, v: np.ndarray):
+        self.u, self.v = u, v
+        self.word_u, self.word_v = u >> 6, v >> 6
+        one = np.uint64(1)
+        self.bit_u, self.bit_v = one << (u & 63).astype(np.uint64), one << (v & 63).astype(np.uint64)
+        self.both = np.where(self.word_u == self.word_v, self.bit_u | self.bit_v, 0)
+
+    def qualify(self, bits: np.ndarray, draw: np.ndarray, cell: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """Whether listed pairs lo .. hi - 1 of ``cell`` qualify in ``draw``: [m, hi - lo] bool."""
+        if bits.shape[1] == 1:  # up to 64 pooled rows: one word per draw
+            return (bits[draw, 0][:, None] & self.both[cell, lo:hi]) == self.bit_u[cell, lo:hi]
+        in_u = bits[draw[:, None], self.word_u[cell, lo:hi]]
+        in_v = bits[draw[:, None], self.word_v[cell, lo:hi]]
+        return ((in_u & self.bit_u[cell, lo:hi]) != 0) & ((in_v & self.bit_v[cell, lo:hi]) == 0)
+
+    def qualify_all(self, bits: np.ndarray, hi: int) -> np.ndarray:
+        """``qualify`` for every draw and cell and listed pairs 0 .. hi - 1: [c, cells, hi] bool."""
+        if bits.shape[1] == 1:
+            return (bits[:, 0, None, None] & self.both[None, :, :hi]) == self.bit_u[None, :, :hi]
+        in_u, in_v = bits[:, self.word_u[:, :hi]], bits[:, self.word_v[:, :hi]]
+        return ((in_u & self.bit_u[None, :, :hi]) != 0) & ((in_v & self.bit_v[None, :, :hi]) == 0)
+
+
+def _first_qualifying(Q, listed, pairs: _PairMasks, bits) -> np.ndarray:
+    """Each draw's best pair value for every cell: bits [c, words] (``_membership``) -> [c, cells].
+
+    A listed pair (u, v) qualifies when u is drawn for A and v is not (v is then in B); the first qualifying
+    pair of a list is the best. The first ``_DENSE`` listed pairs are checked for every draw at once, one
+    list position at a time; the rest of each list in growing windows, only for the (draw, cell) still without
+    a qualifying pair; what no list answers is the masked maximum of the cell's row of Q.
     """
-    XC_l = _matrix(XC_l, 2, "XC_l")
-    n_pairs = _count(n_pairs, "n_pairs")
-    n = _count(n_draws, "n_draws")
-    k = operator.index(k)
-    if not 0 <= k < len(XC_l):
-        raise IndexError(f"token {k} is out of range: C has {len(XC_l)} analysed tokens")
-    d = XC_l.shape[1]
-    if not np.any(XC_l[k]):
-        return np.zeros(n)
-    rng = _rng(seed)
-    rows = max(1, NULL_CHUNK_ELEMENTS // n_pairs)
-    null = np.empty(n, dtype=np.float64)
-    for start in range(0, n, rows):
-        count = min(rows, n - start)
-        best = np.full(count, -np.inf, dtype=np.float32)
-        for first in range(0, n_pairs, NULL_CHUNK_ELEMENTS):  # one chunk of directions when n_pairs is huge
-            shape = (count, min(NULL_CHUNK_ELEMENTS, n_pairs - first))
-            z = rng.standard_normal(shape, dtype=np.float32)
-            if d > 1:
-                rest = 2.0 * rng.standard_gamma((d - 1) / 2.0, shape, dtype=np.float32)
-                cos = z / np.sqrt(z * z + rest)
-            else:
-                cos = np.sign(z)
-            np.maximum(best, cos.max(axis=1), out=best)
-        null[start : start + count] = best
-    return null
+    cells = len(listed)
+    n_pool = int(np.sqrt(Q.shape[1]))
+    member = np.unpackbits(bits.view(np.uint8), axis=1, bitorder="little")[:, :n_pool].astype(bool)
+    by_row, outside = np.ascontiguousarray(member.T), np.ascontiguousarray(~member.T)  # [n_pool, c]
+    result = np.empty((cells, len(bits)))
+    open_ = np.ones((cells, len(bits)), dtype=bool)
+    hit = np.empty_like(open_)
+    dense = min(_DENSE, listed.shape[1])
+    for t in range(dense):
+        np.logical_and(by_row[pairs.u[:, t]], outside[pairs.v[:, t]], out=hit)
+        hit &= open_
+        np.copyto(result, listed[:, t, None], where=hit)
+        open_ ^= hit
+    result = result.T
+    draw, cell = np.nonzero(open_.T)
+    seen = dense
+    for window in _WINDOWS:
+        stop = min(window, listed.shape[1])
+        if stop <= seen or not len(draw):
+            continue
+        hit = pairs.qualify(bits, draw, cell, seen, stop)
+        where = hit.argmax(axis=1)
+        found = hit[np.arange(len(draw)), where]
+        result[draw[found], cell[found]] = listed[cell[found], seen + where[found]]
+        draw, cell, seen = draw[~found], cell[~found], stop
+    step = max(1, NULL_CHUNK_ELEMENTS // (n_pool * n_pool))
+    for start in range(0, len(draw), step):
+        d, k = draw[start : start + step], cell[start : start + step]
+        member = np.unpackbits(bits[d].view(np.uint8), axis=1, bitorder="little")[:, :n_pool].astype(bool)
+        allowed = (member[:, :, None] & ~member[:, None, :]).reshape(len(d), -1)
+        result[d, k] = np.where(allowed, Q[k], -np.inf).max(axis=1)
+    return result

@@ -7,14 +7,21 @@ Format 1 is SPEC.md's object. Format 2 keeps every format-1 field as it is and a
     "token": int,              # the C token of the Part 4 extras (default: the recommended token)
     "top_k": {"k": K, "tokens": [[k, cosine], ...],       # Part 2: the K best C tokens, best first
               "pairs": [[i, j, cosine], ...]},            # Part 4: the K best (A, B) pairs for "token"
-    "baselines": null when permutations = 0, else
+    "baselines": null when permutations = 0, else the permutation tests of core.baselines:
         {"permutations": N, "seed": S, "seconds": float,
-         "part2": Baseline,                     # Part 2 at "layer" vs the permutation null (A, B redrawn)
-         "part2_random_directions": Baseline,   # the same statistic vs N random directions
-         "per_layer_p_values": [float] * n_layers,   # Part 3: each layer's permutation p-value
-         "part4_random_directions": Baseline}   # Part 4's best pair for "token" vs the best of n_A n_B
-                                                # random directions, drawn N times
+         "null_hypothesis": str,                # "A and B are exchangeable: the direction from A to B ..."
+         "correction": str,                     # how the corrected p-values are corrected (max-statistic)
+         "part2": Baseline,                     # Part 2 at "layer": max_k cos(c_k, target) against N draws
+                                                # that split the pooled A and B tokens anew (C never pooled)
+         "per_layer_p_values": [float] * n_layers,    # Part 3: each layer's p-value, uncorrected
+         "per_layer_p_corrected": [float] * n_layers, # Part 3: corrected over the n_layers layers
+         "part5_p_values": [[float] * n_C] * n_layers | null,    # Part 5: each cell's best-pair cosine under
+         "part5_p_corrected": [[float] * n_C] * n_layers | null} # the same draws; corrected over the whole
+                                                # map; null when the texts are too long for this test
     Baseline = {"observed", "null_mean", "null_p95", "p_value", "percentile", "n"}  (core.baselines)
+    Each p-value is (1 + #(null >= observed)) / (1 + N); a corrected p-value is the family-wise one of
+    core.baselines.maxt_p_values (the chance that any layer, or any cell, of a true null reaches p <= a is at
+    most a). Part 4's best pair for C token k at "layer" is Part 5's cell [layer][k].
 
 ``read_report`` reads either format and returns the format-2 shape (a format-1 report gets "center":
 false and null "token", "top_k" and "baselines"; its "format" stays 1).
@@ -29,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import baselines
 from .cache import ActivationCache
 from .checks import (
     InputError,
@@ -174,20 +182,27 @@ def _format2_fields(bench: Workbench, request: ReportRequest, token: int) -> dic
     }
     n, seed = request.permutations, request.seed
     if n > 0:
-        start = time.perf_counter()
-        part2 = bench.baseline(layer, alpha, n, seed)
-        per_layer = bench.layer_baselines(alpha, n, seed)
-        part4 = bench.pair_baseline(layer, token, alpha, n, seed)
-        fields["baselines"] = {
-            "permutations": n,
-            "seed": seed,
-            "seconds": time.perf_counter() - start,
-            "part2": part2.permutation.to_dict(),
-            "part2_random_directions": part2.random_directions.to_dict(),
-            "per_layer_p_values": [b.p_value for b in per_layer],
-            "part4_random_directions": part4.to_dict(),
-        }
+        fields["baselines"] = baseline_fields(bench, layer, alpha, n, seed)
     return fields
+
+
+def baseline_fields(bench: Workbench, layer: int, alpha: float, n: int, seed: int) -> dict:
+    """The report's "baselines" object (module docstring) for ``n`` > 0 permutations."""
+    start = time.perf_counter()
+    tests = bench.layer_tests(alpha, n, seed)
+    pairs = bench.pair_tests(alpha, n, seed)
+    return {
+        "permutations": n,
+        "seed": seed,
+        "seconds": time.perf_counter() - start,
+        "null_hypothesis": baselines.NULL_HYPOTHESIS,
+        "correction": baselines.CORRECTION,
+        "part2": tests.baselines[layer].to_dict(),
+        "per_layer_p_values": tests.family.p_values.tolist(),
+        "per_layer_p_corrected": tests.family.p_corrected.tolist(),
+        "part5_p_values": None if pairs is None else pairs.p_values.tolist(),
+        "part5_p_corrected": None if pairs is None else pairs.p_corrected.tolist(),
+    }
 
 
 def parse_report(report, source: str = "the report") -> dict:

@@ -15,6 +15,7 @@ large common component, so raw cosines run high); centering removes what the thr
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from .lru import ByteLRU
 from .models import LoadedModel
 from .texts import TEXT_NAMES, AnalysedText, analyse_texts
 
+PAIR_TEST_LIMIT = 30_000_000  # pair cosines the Part 4-5 test may hold (4 bytes each): beyond, it is off
 MEMO_BYTES = 8 << 20  # memoised results kept (slices, tables, baselines): 8 MiB, least recently used dropped first
 CUBE_BYTES = 1 << 20  # a layer's pair cube up to 1 MiB (float32) is memoised whole
 
@@ -154,62 +156,55 @@ class Workbench:
             lambda: ranking.top_pairs(self.pair_matrix(layer, token, alpha), k),
         )
 
-    def baseline(self, layer: int, alpha: float, n_permutations: int, seed: int = 0) -> baselines.TargetBaselines:
-        """Part 2's recommendation at ``layer`` against chance: (permutation, random_directions) Baselines.
+    def layer_tests(self, alpha: float, n_permutations: int, seed: int = 0) -> LayerTests:
+        """Parts 2-3 against chance: each layer's recommendation under the A/B permutation null
+        (``baselines.target_statistics``, ``n_permutations`` draws shared by every layer), corrected over layers.
 
-        The observed statistic is max_k s_k. The permutation null redraws A and B from the pooled tokens
-        (``baselines.permutation_null``, ``n_permutations`` draws); the other null uses as many random
-        directions (``baselines.random_direction_null``). Both use ``seed``.
-        """
-        layer = self._layer(layer)
-
-        def compute() -> baselines.TargetBaselines:
-            observed = float(self.target(layer, alpha).target_cosines.max())
-            X = {name: self.X(name)[layer] for name in TEXT_NAMES}
-            every_layer = self._memo.get(("layer_baselines", alpha, n_permutations, seed))
-            if every_layer is not None:  # Part 3's nulls use the same draws: its entry is this layer's baseline
-                permutation = every_layer[layer]
-            else:
-                null = baselines.permutation_null(X["A"], X["B"], X["C"], alpha, n_permutations, seed)
-                permutation = baselines.baseline(observed, null)
-            directions = self._memoised(  # independent of alpha: drawn once per layer
-                ("directions", layer, n_permutations, seed),
-                lambda: baselines.random_direction_null(X["C"], n_permutations, seed),
-            )
-            return baselines.TargetBaselines(permutation, baselines.baseline(observed, directions))
-
-        return self._memoised(("baseline", layer, alpha, n_permutations, seed), compute)
-
-    def layer_baselines(self, alpha: float, n_permutations: int, seed: int = 0) -> tuple[baselines.Baseline, ...]:
-        """Part 3 against chance: the permutation Baseline of every layer's recommendation [n_layers].
-
-        The same draws serve every layer, so entry l equals ``baseline(l, alpha, n, seed).permutation``.
+        Memoised per (alpha, n_permutations, seed); the Workbench's centering is fixed, so it is in the key too.
         """
 
-        def compute() -> tuple[baselines.Baseline, ...]:
-            observed = self.sweep(alpha).max(axis=1)
-            null = baselines.permutation_null_layers(self.X("A"), self.X("B"), self.X("C"), alpha, n_permutations, seed)
-            return tuple(baselines.baseline(o, n) for o, n in zip(observed, null, strict=True))
-
-        return self._memoised(("layer_baselines", alpha, n_permutations, seed), compute)
-
-    def pair_baseline(self, layer: int, token: int, alpha: float, n_draws: int, seed: int = 0) -> baselines.Baseline:
-        """Part 4's best pair for C token ``token`` at ``layer`` against the best of n_A n_B random directions
-        (``baselines.pair_random_direction_null``, ``n_draws`` draws)."""
-        layer, token = self._layer(layer), self._token(token)
-
-        def compute() -> baselines.Baseline:
-            matrix = self.pair_matrix(layer, token, alpha)
-            C = self.X("C")[layer]
-            # The null depends only on the number of pairs and the width (rotational symmetry), and on
-            # whether c_k is zero: one draw serves every layer, token and alpha.
-            null = self._memoised(
-                ("pair_null", matrix.size, C.shape[1], n_draws, seed, bool(np.any(C[token]))),
-                lambda: baselines.pair_random_direction_null(C, matrix.size, token, n_draws, seed),
+        def compute() -> LayerTests:
+            observed, null = baselines.target_statistics(
+                self.X("A"), self.X("B"), self.X("C"), alpha, n_permutations, seed
             )
-            return baselines.baseline(float(matrix.max()), null)
+            return LayerTests(
+                tuple(baselines.baseline(o, n) for o, n in zip(observed, null, strict=True)),
+                baselines.family_test(observed, null),
+            )
 
-        return self._memoised(("pair_baseline", layer, token, alpha, n_draws, seed), compute)
+        return self._memoised(("layer_tests", alpha, n_permutations, seed), compute)
+
+    def pair_tests_available(self) -> bool:
+        """Whether the Part 4-5 test fits its memory bound (PAIR_TEST_LIMIT pair cosines)."""
+        n_a, n_b, n_c = (self.X(name).shape[1] for name in TEXT_NAMES)
+        return baselines.pair_test_size(self.n_layers, n_a, n_b, n_c) <= PAIR_TEST_LIMIT
+
+    def pair_tests(self, alpha: float, n_permutations: int, seed: int = 0) -> baselines.FamilyTest | None:
+        """Parts 4-5 against chance: every (layer, C token) cell's best-pair cosine under the same A/B
+        permutations as ``layer_tests``, corrected over the whole layer x token map: FamilyTest [n_layers, n_C],
+        or None when the texts are too long (``pair_tests_available``).
+
+        Computed once per (alpha, n_permutations, seed) and memoised: a layer or token change only reads it.
+        """
+        if not self.pair_tests_available():
+            return None
+
+        def compute() -> baselines.FamilyTest:
+            observed, null = baselines.pair_statistics(
+                self.X("A"), self.X("B"), self.X("C"), alpha, n_permutations, seed
+            )
+            return baselines.family_test(observed, null)
+
+        return self._memoised(("pair_tests", alpha, n_permutations, seed), compute)
+
+
+@dataclass(frozen=True)
+class LayerTests:
+    """Part 2-3 tests: ``baselines`` (each layer's Baseline, uncorrected p) and ``family`` (observed [L],
+    p_values [L], p_corrected [L] over layers)."""
+
+    baselines: tuple[baselines.Baseline, ...]
+    family: baselines.FamilyTest
 
 
 def _nbytes(value) -> int:

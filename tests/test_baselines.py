@@ -1,4 +1,5 @@
-"""Null baselines (core.baselines) against direct loops, and the Workbench's centering and baseline methods."""
+"""Permutation tests (core.baselines) against direct loops of their definitions, their family-wise error under
+a synthetic null, and the Workbench's centering and memoised test methods."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from core import analysis, baselines, ranking
 from core.baselines import (
     Baseline,
     baseline,
+    maxt_p_values,
     p_value,
-    pair_random_direction_null,
+    p_values,
+    pair_statistics,
     percentile,
     permutation_draws,
     permutation_null,
-    permutation_null_layers,
-    random_direction_null,
+    target_statistics,
 )
 from core.cache import ActivationCache
 from core.texts import DEFAULT_TEXTS
@@ -28,10 +30,16 @@ def _texts(rng, counts=(6, 5, 4), d=32, layers=None, offset=2.0):
     return tuple(rng.standard_normal(shape(n)) + offset for n in counts)
 
 
-def _loop_null(A, B, C, alpha, n, seed):
-    """Part 2's statistic for every permutation, one sklearn cosine per C token, from the same draws."""
-    pool = np.concatenate([A, B, C]).astype(np.float64)
-    idx_a, idx_b = permutation_draws(len(pool), len(A), len(B), n, seed)
+def _loop_null(A, B, C, alpha, n, seed, pool_c=False):
+    """The definition, one permutation and one sklearn cosine at a time: pool A and B (and C only when
+    ``pool_c``, the old, wrong null), give the drawn rows to A and B, max_k cos(c_k, m_B' + alpha (m_B' - m_A'))."""
+    pool = np.concatenate([A, B, C] if pool_c else [A, B]).astype(np.float64)
+    if pool_c:
+        rng = np.random.default_rng(seed)
+        draws = [np.argsort(rng.random(len(pool)))[: len(A) + len(B)] for _ in range(n)]
+        idx_a, idx_b = [d[: len(A)] for d in draws], [d[len(A) :] for d in draws]
+    else:
+        idx_a, idx_b = permutation_draws(len(A), len(B), n, seed)
     out = []
     for rows_a, rows_b in zip(idx_a, idx_b, strict=True):
         mean_a, mean_b = pool[rows_a].mean(axis=0), pool[rows_b].mean(axis=0)
@@ -40,53 +48,73 @@ def _loop_null(A, B, C, alpha, n, seed):
     return np.array(out)
 
 
+def _loop_pair_null(XA, XB, XC, alpha, n, seed):
+    """Part 5's statistic for every draw, each draw's A and B rows through core.analysis.max_pair_cosines."""
+    pool = np.concatenate([XA, XB], axis=1)
+    idx_a, idx_b = permutation_draws(XA.shape[1], XB.shape[1], n, seed)
+    return np.stack(
+        [analysis.max_pair_cosines(pool[:, a], pool[:, b], XC, alpha)[0] for a, b in zip(idx_a, idx_b, strict=True)], -1
+    )
+
+
 # The draws
 
 
-def test_draws_are_disjoint_subsets_of_the_pool_without_replacement():
-    idx_a, idx_b = permutation_draws(20, 6, 5, 300, seed=1)
+def test_draws_split_the_pooled_a_and_b_tokens_without_replacement():
+    idx_a, idx_b = permutation_draws(6, 5, 300, seed=1)
     assert idx_a.shape == (300, 6) and idx_b.shape == (300, 5)
-    both = np.concatenate([idx_a, idx_b], axis=1)
-    assert both.min() >= 0 and both.max() < 20
-    assert all(len(set(row)) == 11 for row in both.tolist())
-    # Every pool position is drawn for A about equally often (6/20 of the time).
-    counts = np.bincount(idx_a.ravel(), minlength=20) / 300
-    assert np.abs(counts - 6 / 20).max() < 0.1
+    both = np.sort(np.concatenate([idx_a, idx_b], axis=1), axis=1)
+    assert (both == np.arange(11)).all()  # every draw splits the whole pool of A and B, and nothing else
+    counts = np.bincount(idx_a.ravel(), minlength=11) / 300
+    assert np.abs(counts - 6 / 11).max() < 0.1  # every token goes to A about equally often
 
 
 def test_draws_are_seeded_and_do_not_depend_on_the_chunk_size(monkeypatch):
-    first = permutation_draws(30, 7, 4, 50, seed=5)
-    again = permutation_draws(30, 7, 4, 50, seed=5)
-    other = permutation_draws(30, 7, 4, 50, seed=6)
-    monkeypatch.setattr(baselines, "NULL_CHUNK_ELEMENTS", 64)  # two permutations per chunk
-    chunked = permutation_draws(30, 7, 4, 50, seed=5)
+    first = permutation_draws(7, 4, 50, seed=5)
+    again = permutation_draws(7, 4, 50, seed=5)
+    other = permutation_draws(7, 4, 50, seed=6)
+    monkeypatch.setattr(baselines, "NULL_CHUNK_ELEMENTS", 22)  # two permutations per chunk
+    chunked = permutation_draws(7, 4, 50, seed=5)
     for a, b, c in zip(first, again, chunked, strict=True):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
     assert not np.array_equal(first[0], other[0])
-
-
-def test_draws_refuse_an_impossible_split():
-    with pytest.raises(ValueError, match="cannot draw"):
-        permutation_draws(10, 6, 5, 3)
     with pytest.raises(ValueError, match="seed"):
-        permutation_draws(10, 2, 2, 3, seed=-1)
+        permutation_draws(2, 2, 3, seed=-1)
     with pytest.raises(ValueError, match="n must be 1 or more"):
-        permutation_draws(10, 2, 2, 0)
+        permutation_draws(2, 2, 0)
 
 
-# The permutation null against the direct loop
+# Parts 2-3: the permutation null against the direct loop of its definition
 
 
 @pytest.mark.parametrize("alpha", [1.0, -0.5, 3.0, 0.0])
 @pytest.mark.parametrize(
-    "counts, d", [((6, 5, 4), 32), ((7, 5, 4), 8), ((3, 3, 3), 9)], ids=["gram (pool < d)", "direct", "pool = d"]
+    "counts, d", [((6, 5, 4), 32), ((7, 5, 4), 8), ((3, 3, 3), 6)], ids=["gram (pool < d)", "direct", "pool = d"]
 )
 def test_permutation_statistic_equals_the_direct_loop(counts, d, alpha):
     A, B, C = _texts(np.random.default_rng(d), counts, d)
-    np.testing.assert_allclose(
-        permutation_null(A, B, C, alpha, 60, seed=3), _loop_null(A, B, C, alpha, 60, 3), atol=1e-12
-    )
+    null = permutation_null(A, B, C, alpha, 60, seed=3)
+    assert null.dtype == np.float64
+    np.testing.assert_allclose(null, _loop_null(A, B, C, alpha, 60, 3), rtol=0, atol=1e-10)
+
+
+def test_c_is_never_in_the_pool():
+    """A and B share no token with C, and C points elsewhere: pooling C would change the null a lot."""
+    rng = np.random.default_rng(21)
+    A, B = (rng.standard_normal((n, 24)) + 3.0 for n in (6, 5))
+    C = rng.standard_normal((4, 24)) - 3.0
+    null = permutation_null(A, B, C, 1.0, 200, seed=2)
+    np.testing.assert_allclose(null, _loop_null(A, B, C, 1.0, 200, 2), rtol=0, atol=1e-10)
+    wrong = _loop_null(A, B, C, 1.0, 200, 2, pool_c=True)
+    assert abs(wrong.mean() - null.mean()) > 0.2
+    # The null depends on A and B only through their pooled tokens: swapping a token between them keeps it.
+    A2, B2 = A.copy(), B.copy()
+    A2[0], B2[0] = B[0], A[0]
+    swapped = np.concatenate([A2, B2])
+    order = [list(map(tuple, swapped)).index(tuple(row)) for row in np.concatenate([A, B])]
+    assert sorted(order) == list(range(11))
+    assert np.isclose(np.sort(permutation_null(A2, B2, C, 1.0, 4000, 2)).mean(), null.mean(), atol=0.02)
 
 
 def test_permutation_statistic_is_exact_where_the_gram_form_cancels(monkeypatch):
@@ -112,16 +140,17 @@ def test_zero_vectors_give_cosine_zero():
     assert (permutation_null(zeros, zeros, zeros, 1.0, 5) == 0).all()
 
 
-def test_every_layer_at_once_equals_each_layer_alone(monkeypatch):
+def test_every_layer_at_once_equals_each_layer_alone_and_the_observed_split(monkeypatch):
     XA, XB, XC = _texts(np.random.default_rng(4), (5, 6, 3), 24, layers=3)
-    together = permutation_null_layers(XA, XB, XC, 1.5, 70, seed=9)
+    observed, together = target_statistics(XA, XB, XC, 1.5, 70, seed=9)
     assert together.shape == (3, 70)
+    np.testing.assert_allclose(observed, analysis.layer_sweep(XA, XB, XC, 1.5).max(axis=1), atol=1e-12)
     for layer in range(3):
         np.testing.assert_allclose(
             together[layer], permutation_null(XA[layer], XB[layer], XC[layer], 1.5, 70, 9), atol=1e-12
         )
     monkeypatch.setattr(baselines, "NULL_CHUNK_ELEMENTS", 200)  # several chunks of permutations
-    np.testing.assert_allclose(permutation_null_layers(XA, XB, XC, 1.5, 70, seed=9), together, atol=1e-12)
+    np.testing.assert_allclose(target_statistics(XA, XB, XC, 1.5, 70, seed=9)[1], together, atol=1e-12)
 
 
 def test_seeded_runs_are_reproducible_and_seeds_differ():
@@ -129,22 +158,6 @@ def test_seeded_runs_are_reproducible_and_seeds_differ():
     first = permutation_null(A, B, C, 1.0, 200, seed=42)
     np.testing.assert_array_equal(first, permutation_null(A, B, C, 1.0, 200, seed=42))
     assert not np.array_equal(first, permutation_null(A, B, C, 1.0, 200, seed=43))
-    directions = random_direction_null(C, 200, seed=42)
-    np.testing.assert_array_equal(directions, random_direction_null(C, 200, seed=42))
-    assert not np.array_equal(directions, random_direction_null(C, 200, seed=43))
-    pairs = pair_random_direction_null(C, 30, 1, 200, seed=42)
-    np.testing.assert_array_equal(pairs, pair_random_direction_null(C, 30, 1, 200, seed=42))
-    assert not np.array_equal(pairs, pair_random_direction_null(C, 30, 1, 200, seed=43))
-
-
-def test_the_observed_split_is_one_of_the_permutations():
-    """A draw that reproduces the texts' own split gives the observed Part 2 statistic."""
-    A, B, C = _texts(np.random.default_rng(12), (2, 1, 1), 8)  # pool of 4: 12 ordered splits
-    observed = analysis.token_average_target(A, B, C, 1.0).target_cosines.max()
-    idx_a, idx_b = permutation_draws(4, 2, 1, 400, seed=0)
-    own = [i for i in range(400) if set(idx_a[i]) == {0, 1} and idx_b[i, 0] == 2]
-    assert own
-    np.testing.assert_allclose(permutation_null(A, B, C, 1.0, 400)[own], observed, atol=1e-12)
 
 
 def test_shapes_are_checked():
@@ -159,54 +172,75 @@ def test_shapes_are_checked():
         permutation_null(A, B, C, alpha=float("nan"))
 
 
-# Random directions
+# Parts 4-5: the best pair of every C token under the same draws
 
 
-def test_random_direction_null_equals_the_loop_over_the_same_directions(monkeypatch):
-    C = _texts(np.random.default_rng(5), (4,), 12)[0]
-    C[2] = 0
-    null = random_direction_null(C, 50, seed=7)
-    U = np.random.default_rng(7).standard_normal((50, 12))
-    expected = [max(cosine_similarity(c[None, :], u[None, :])[0, 0] for c in C) for u in U]
-    np.testing.assert_allclose(null, expected, atol=1e-12)
-    monkeypatch.setattr(baselines, "NULL_CHUNK_ELEMENTS", 24)  # two directions per chunk
-    np.testing.assert_allclose(random_direction_null(C, 50, seed=7), null, atol=1e-12)
+@pytest.mark.parametrize("alpha", [1.0, -2.0])
+def test_pair_statistic_equals_the_loop_over_draws(alpha):
+    XA, XB, XC = _texts(np.random.default_rng(7), (6, 5, 4), 16, layers=2)
+    observed, null = pair_statistics(XA, XB, XC, alpha, 80, seed=1)
+    assert observed.shape == (2, 4) and null.shape == (2, 4, 80)
+    np.testing.assert_allclose(null, _loop_pair_null(XA, XB, XC, alpha, 80, 1), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(observed, analysis.max_pair_cosines(XA, XB, XC, alpha)[0], rtol=0, atol=1e-6)
 
 
-def _ks_statistic(x: np.ndarray, y: np.ndarray) -> float:
-    """Two-sample Kolmogorov-Smirnov statistic: the largest gap between the empirical CDFs."""
-    grid = np.concatenate([x, y])
-    return float(
-        np.abs(
-            np.searchsorted(np.sort(x), grid, "right") / len(x) - np.searchsorted(np.sort(y), grid, "right") / len(y)
-        ).max()
-    )
+def test_pair_statistic_is_the_same_through_every_search_path(monkeypatch):
+    """Short lists and windows force the masked search of Q; a pool wider than 64 rows uses several bit words."""
+    XA, XB, XC = _texts(np.random.default_rng(9), (6, 5, 4), 16, layers=2)
+    expected = pair_statistics(XA, XB, XC, 1.0, 60, seed=3)
+    monkeypatch.setattr(baselines, "_LISTED_PAIRS", 3)
+    monkeypatch.setattr(baselines, "_WINDOWS", (1, 3))
+    monkeypatch.setattr(baselines, "NULL_CHUNK_ELEMENTS", 500)
+    for got, want in zip(pair_statistics(XA, XB, XC, 1.0, 60, seed=3), expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+    XA, XB, XC = _texts(np.random.default_rng(10), (40, 30, 2), 8, layers=1)
+    observed, null = pair_statistics(XA, XB, XC, 1.0, 20, seed=0)
+    np.testing.assert_allclose(null, _loop_pair_null(XA, XB, XC, 1.0, 20, 0), rtol=0, atol=1e-6)
 
 
-def test_pair_null_has_the_distribution_of_the_best_of_n_random_directions():
-    """Sampled as z / sqrt(z^2 + chi^2(d-1)): the same law as the best cosine of n explicit Gaussian directions."""
-    d, n_pairs, draws = 16, 20, 3000
-    C = _texts(np.random.default_rng(6), (3,), d)[0]
-    null = pair_random_direction_null(C, n_pairs, 1, draws, seed=1)
-    U = np.random.default_rng(2).standard_normal((draws, n_pairs, d))
-    explicit = (U @ (C[1] / np.linalg.norm(C[1])) / np.linalg.norm(U, axis=2)).max(axis=1)
-    assert _ks_statistic(null, explicit) < 1.95 * np.sqrt(2 / draws)  # the 0.1% critical value
-    assert _ks_statistic(null, explicit + 0.02) > 1.95 * np.sqrt(2 / draws)  # and the test can tell a shift
-    assert null.shape == (draws,) and (np.abs(null) <= 1).all()
-    single = pair_random_direction_null(C, 1, 0, draws, seed=3)
-    assert abs(single.mean()) < 0.02 and single.std() == pytest.approx(1 / np.sqrt(d), rel=0.1)
+# Family-wise correction
 
 
-def test_pair_null_chunks_keep_the_values_and_zero_token_gives_zero(monkeypatch):
-    C = _texts(np.random.default_rng(6), (3,), 16)[0]
-    monkeypatch.setattr(baselines, "NULL_CHUNK_ELEMENTS", 7)  # directions split inside one draw
-    small = pair_random_direction_null(C, 20, 1, 10, seed=1)
-    assert small.shape == (10,) and (np.abs(small) <= 1).all()
-    C[2] = 0
-    assert (pair_random_direction_null(C, 20, 2, 10) == 0).all()
-    with pytest.raises(IndexError, match="out of range"):
-        pair_random_direction_null(C, 20, 3, 10)
-    assert set(pair_random_direction_null(np.ones((2, 1)), 3, 0, 50).tolist()) <= {-1.0, 1.0}
+def test_maxt_correction_is_never_below_the_uncorrected_p_value_and_equals_it_for_one_test():
+    rng = np.random.default_rng(0)
+    null = rng.standard_normal((5, 300)) * np.arange(1, 6)[:, None]  # nulls of different spreads
+    observed = np.array([0.5, 3.0, 1.0, 12.0, -1.0])
+    raw, corrected = p_values(observed, null), maxt_p_values(observed, null)
+    assert (corrected >= raw).all() and (corrected <= 1).all() and raw[3] < 0.01
+    np.testing.assert_array_equal(maxt_p_values(observed[:1], null[:1]), raw[:1])
+    assert maxt_p_values(np.array([1.0, 2.0]), np.ones((2, 9)))[0] == 1.0  # a constant statistic never beats
+
+
+def test_family_wise_error_is_controlled_under_a_synthetic_null():
+    """I.i.d. activations (A and B truly exchangeable): over many data sets, 'some layer has p < 0.05' happens
+    at about 5% after correction (within its 99.9% binomial interval), far more often without it. Part 5's
+    corrected map stays at or below 5% (its statistic is conservative: see the next test)."""
+    runs, layers, n = 300, 6, 99
+    any_raw = any_corrected = any_cell_raw = any_cell_corrected = 0
+    for seed in range(runs):
+        XA, XB, XC = _texts(np.random.default_rng(1000 + seed), (8, 7, 3), 8, layers=layers, offset=0.0)
+        observed, null = target_statistics(XA, XB, XC, 1.0, n, seed)
+        any_raw += bool((p_values(observed, null) <= 0.05).any())
+        any_corrected += bool((maxt_p_values(observed, null) <= 0.05).any())
+        observed, null = pair_statistics(XA, XB, XC, 1.0, n, seed)
+        any_cell_raw += bool((p_values(observed, null) <= 0.05).any())
+        any_cell_corrected += bool((maxt_p_values(observed, null) <= 0.05).any())
+    half_width = 3.3 * np.sqrt(0.05 * 0.95 / runs)
+    assert abs(any_corrected / runs - 0.05) < half_width, any_corrected / runs
+    assert any_cell_corrected / runs < 0.05 + half_width, any_cell_corrected / runs
+    assert any_raw / runs > 0.05 + 2 * half_width
+    assert any_cell_corrected <= any_cell_raw
+
+
+def test_a_best_pair_can_only_be_beaten_by_chance_as_often_as_its_two_tokens_keep_their_sides():
+    """Every draw that gives the observed best pair's A token to A and its B token to B reaches the observed
+    value, so p >= about n_A n_B / (n_pool (n_pool - 1)) (0.24 for the default texts' 28 and 18 tokens)."""
+    XA, XB, XC = _texts(np.random.default_rng(3), (8, 7, 3), 8, layers=2, offset=0.0)
+    XB[:, 0] = XC[:, 0] * 5  # B holds a token pointing right at C's first token: a very high observed value
+    observed, null = pair_statistics(XA, XB, XC, 1.0, 2000, seed=0)
+    floor = baselines.best_pair_floor(8, 7)
+    assert floor == pytest.approx(8 * 7 / (15 * 14))
+    assert p_values(observed, null).min() > floor - 4 * np.sqrt(floor * (1 - floor) / 2000)
 
 
 # p-values and percentiles
@@ -289,20 +323,28 @@ def test_workbench_top_k_tables_are_the_ranking_of_its_results(benches):
         bench.top_tokens(-1, 1.0, 3)
 
 
-def test_workbench_baselines_agree_with_each_other_and_are_seeded(benches, tiny_gpt2):
+def test_workbench_tests_are_memoised_seeded_and_agree_with_the_core(benches, tiny_gpt2):
     bench = benches[False]
-    both = bench.baseline(2, 1.0, 300, seed=4)
-    assert both.permutation.observed == both.random_directions.observed == bench.recommendations(1.0)[1][2]
-    assert both.permutation.n == both.random_directions.n == 300
+    tests = bench.layer_tests(1.0, 300, seed=4)
+    assert len(tests.baselines) == bench.n_layers and tests.baselines[2].n == 300
     X = {name: bench.X(name)[2] for name in "ABC"}
-    assert both.permutation == baseline(
-        both.permutation.observed, permutation_null(X["A"], X["B"], X["C"], 1.0, 300, 4)
+    assert tests.baselines[2] == baseline(
+        tests.baselines[2].observed, permutation_null(X["A"], X["B"], X["C"], 1.0, 300, 4)
     )
-    per_layer = bench.layer_baselines(1.0, 300, seed=4)
-    assert len(per_layer) == bench.n_layers and per_layer[2] == both.permutation
-    pair = bench.pair_baseline(2, 5, 1.0, 300, seed=4)
-    assert pair.observed == pytest.approx(bench.pair_matrix(2, 5, 1.0).max())
-    assert 0 < pair.p_value <= 1 and pair.n == 300
+    assert tests.baselines[2].observed == pytest.approx(bench.recommendations(1.0)[1][2], abs=1e-12)
+    np.testing.assert_array_equal(tests.family.p_values, [b.p_value for b in tests.baselines])
+    assert bench.layer_tests(1.0, 300, seed=4) is tests
+    cells = bench.pair_tests(1.0, 300, seed=4)
+    assert cells.p_corrected.shape == (bench.n_layers, len(bench.labels("C")))
+    np.testing.assert_allclose(cells.observed, bench.max_pairs(1.0)[0], atol=1e-6)
+    assert bench.pair_tests(1.0, 300, seed=4) is cells
     fresh = Workbench.build(tiny_gpt2, ActivationCache(), DEFAULT_TEXTS, "mlp_out", True)
-    assert fresh.baseline(2, 1.0, 300, seed=4) == both and fresh.pair_baseline(2, 5, 1.0, 300, seed=4) == pair
-    assert fresh.baseline(2, 1.0, 300, seed=5).permutation != both.permutation
+    np.testing.assert_array_equal(fresh.pair_tests(1.0, 300, seed=4).p_corrected, cells.p_corrected)
+    assert fresh.layer_tests(1.0, 300, seed=5).baselines != tests.baselines
+
+
+def test_pair_tests_are_off_for_texts_too_long(benches, monkeypatch):
+    from core import workbench
+
+    monkeypatch.setattr(workbench, "PAIR_TEST_LIMIT", 10)
+    assert not benches[True].pair_tests_available() and benches[True].pair_tests(1.0, 50, seed=0) is None

@@ -93,21 +93,25 @@ def test_top_k_tables_rank_the_reports_own_cosines(cli_reports):
     np.testing.assert_allclose([row[2] for row in top["pairs"]], pair_values, rtol=0, atol=1e-6)  # P is float32
 
 
-def test_baselines_are_reported_for_parts_2_3_and_4(cli_reports):
+def test_baselines_are_the_permutation_tests_of_parts_2_3_and_5(cli_reports):
     report = cli_reports["v2"]
     found = report["baselines"]
     assert (found["permutations"], found["seed"]) == (200, 3) and found["seconds"] >= 0
-    for name in ("part2", "part2_random_directions", "part4_random_directions"):
-        assert set(found[name]) == BASELINE_KEYS and found[name]["n"] == 200
-        assert 1 / 201 <= found[name]["p_value"] <= 1 and 0 <= found[name]["percentile"] <= 100
-        assert found[name]["null_mean"] <= found[name]["null_p95"] <= 1
-    assert found["part2"]["observed"] == max(report["target_cosines"])
-    assert found["part2_random_directions"]["observed"] == found["part2"]["observed"]
-    assert found["part4_random_directions"]["observed"] == pytest.approx(
-        np.asarray(report["pair_cosines"])[:, :, report["token"]].max(), abs=1e-6
-    )
-    p_values = found["per_layer_p_values"]
-    assert len(p_values) == report["n_layers"] and p_values[LAYER] == found["part2"]["p_value"]
+    assert found["null_hypothesis"] == "A and B are exchangeable: the direction from A to B carries no information."
+    assert "max-statistic" in found["correction"]
+    assert "part2_random_directions" not in found and "part4_random_directions" not in found
+    part2 = found["part2"]
+    assert set(part2) == BASELINE_KEYS and part2["n"] == 200
+    assert 1 / 201 <= part2["p_value"] <= 1 and 0 <= part2["percentile"] <= 100
+    assert part2["null_mean"] <= part2["null_p95"] <= 1
+    assert part2["observed"] == pytest.approx(max(report["target_cosines"]), abs=1e-12)
+    n_layers, n_c = report["n_layers"], len(report["tokens"]["C"])
+    raw, corrected = np.array(found["per_layer_p_values"]), np.array(found["per_layer_p_corrected"])
+    assert raw.shape == corrected.shape == (n_layers,) and raw[LAYER] == part2["p_value"]
+    assert (corrected >= raw).all() and (corrected <= 1).all()
+    cells, cells_corrected = np.array(found["part5_p_values"]), np.array(found["part5_p_corrected"])
+    assert cells.shape == cells_corrected.shape == (n_layers, n_c)
+    assert (cells_corrected >= cells).all() and (cells >= 1 / 201).all()
 
 
 def test_a_seeded_report_is_reproducible_and_another_seed_differs(cli_reports, tiny_gpt2_dir, tmp_path, capsys):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from core import baselines, ranking
 from core.workbench import Workbench
 from widgets import Dashboard
+from widgets.tables import p_pair, verdict, verdict_line
 
 
 @pytest.fixture
@@ -44,27 +47,62 @@ def test_part4_lists_the_k_best_pairs_and_picking_one_rings_it(app):
     assert not ring.visible
 
 
-def test_every_recommendation_has_a_chance_line_from_the_core_baselines(app):
+def _verdicts(view) -> list[str]:
+    return re.findall(r"<div class='mlprec-verdict'.*?</div>", view.chance.value)
+
+
+def test_each_recommendation_has_one_verdict_from_its_corrected_p_value(app):
     state, bench = app.state, app.session.feed.frame.bench
-    permutation, directions = bench.baseline(state.layer, state.alpha, state.permutations)
-    part2 = app.views["target"].chance.value
-    assert f"p = {permutation.p_value:.3g}" in part2 and f"p = {directions.p_value:.3g}" in part2
-    assert f"of {state.permutations} draws" in part2
-    layer_results = bench.layer_baselines(state.alpha, state.permutations)
-    expected = ["transparent" if r.p_value >= 0.05 else "#e7a3a3" for r in layer_results]
+    n = state.permutations
+    tests = bench.layer_tests(state.alpha, n)
+    (part2,) = _verdicts(app.views["target"])
+    p = tests.family.p_corrected[state.layer]
+    assert f"data-p='{float(p)!r}'" in part2 and f"p = {p:.3g} corrected over the {bench.n_layers} layers" in part2
+    assert f"At this layer alone p = {tests.baselines[state.layer].p_value:.3g}" in part2
+    assert verdict(p, n) in part2 and "random target directions" not in app.views["target"].chance.value
+    assert "A and B are exchangeable" in app.views["target"].chance.value
+    # Part 3: filled points are the layers whose corrected p-value is below 0.05; hover shows both p-values.
+    expected = ["#e7a3a3" if c < 0.05 else "transparent" for c in tests.family.p_corrected]
     assert list(app.views["layers"].points.colors) == expected
-    assert "Best pair vs the best of" in app.views["pairs"].chance.value
+    assert list(app.views["layers"].points.names) == [
+        p_pair(c, u) for c, u in zip(tests.family.p_corrected, tests.family.p_values, strict=True)
+    ]
+    # Part 4: the selected token's best pair is Part 5's cell, corrected over the whole map.
+    cells = bench.pair_tests(state.alpha, n)
+    (part4,) = _verdicts(app.views["pairs"])
+    p = cells.p_corrected[state.layer, state.token]
+    assert f"data-p='{float(p)!r}'" in part4 and f"corrected over all {cells.p_corrected.size} cells" in part4
+    assert f"For this cell alone p = {cells.p_values[state.layer, state.token]:.3g}" in part4
+    # Part 5: dots on the cells that beat chance after correction, both p-values in the table.
+    sweep = app.views["sweep"]
+    assert len(sweep._dots) == int((cells.p_corrected < 0.05).sum())
+    assert "<th>p corrected</th><th>p</th>" in sweep.table.value
+    assert not _verdicts(app.views["layers"]) and not _verdicts(sweep)  # their verdicts are the marks
     app.controls.permutations.value = 0
-    assert all("baselines are off" in view.chance.value for view in (app.views["target"], app.views["layers"], app.views["pairs"]))
+    assert all("baselines are off" in view.chance.value for view in list(app.views.values())[1:5])
 
 
-def test_a_seeded_baseline_is_the_same_on_every_redraw(app):
+def test_verdicts_are_worded_as_their_p_values_say():
+    assert verdict(0.004, 1000) == "better than chance (p < 0.01)"
+    assert verdict(0.03, 1000) == "better than chance at the 5% level"
+    for p in (0.05, 0.2, 1.0):
+        assert "better than chance" not in verdict(p, 1000) and "not distinguishable from chance" in verdict(p, 1000)
+    assert verdict(1 / 11, 10).startswith("cannot tell: 10 permutations cannot give p < 0.05")
+    line = verdict_line("“<b>”", 0.3, "corrected", "details <i>", 99)
+    assert "&lt;b&gt;" in line and "&lt;i&gt;" in line and "not distinguishable" in line
+
+
+def test_layer_changes_read_the_memoised_tests_and_redraw_the_same_lines(app, monkeypatch):
+    calls = []
+    original = baselines.pair_statistics
+    monkeypatch.setattr(baselines, "pair_statistics", lambda *a, **k: calls.append(1) or original(*a, **k))
     first = app.views["target"].chance.value
-    app.state.layer = 0
-    app.state.layer = app.state.n_layers - 1
-    assert app.views["target"].chance.value == first
-    draws = baselines.permutation_draws(10, 3, 3, 5, seed=0)
-    assert np.array_equal(draws[0], baselines.permutation_draws(10, 3, 3, 5, seed=0)[0])
+    for layer in (0, app.state.n_layers - 1, 1, app.state.layer):
+        app.state.layer = layer
+    app.state.token = 1
+    assert calls == [] and app.views["target"].chance.value == first  # seeded and computed once, with the texts
+    app.state.alpha = 0.5
+    assert calls == [1]  # a new alpha is a new test
 
 
 def test_mean_centering_reruns_every_part_from_the_cache(app):

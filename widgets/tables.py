@@ -1,4 +1,4 @@
-"""Small text widgets beside the figures: clickable top-k lists and 'better than chance?' lines."""
+"""Small text widgets beside the figures: clickable top-k lists and the 'better than chance?' verdict lines."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from ipywidgets import HTML, Layout, Select, VBox
 
-from core.baselines import Baseline
+from core.baselines import NULL_HYPOTHESIS
 
 
 class RankedList:
@@ -39,11 +39,43 @@ class RankedList:
             self.select.value = self.selected
 
 
-def chance_line(label: str, result: Baseline) -> str:
-    """One line of HTML: how the observed statistic compares with a null distribution of ``result.n`` draws."""
-    verdict = "better than chance" if result.p_value < 0.05 else "not clearly better than chance"
+LEVEL = 0.05  # the significance level every verdict is worded against
+
+
+def verdict(p: float, n: int) -> str:
+    """How a p-value from ``n`` permutations reads: better than chance only when p < 0.05."""
+    if 1 / (n + 1) >= LEVEL:
+        return f"cannot tell: {n} permutations cannot give p < {LEVEL:g} (ask for at least {int(1 / LEVEL)})"
+    if p < 0.01:
+        return "better than chance (p < 0.01)"
+    if p < LEVEL:
+        return f"better than chance at the {LEVEL:.0%} level"
+    return f"not distinguishable from chance (p ≥ {LEVEL:g})"
+
+
+def verdict_line(subject: str, p: float, scope: str, details: str, n: int) -> str:
+    """The one verdict line of a recommendation (HTML, class ``mlprec-verdict``, its p-value in ``data-p``).
+
+    ``subject`` names the recommendation, ``scope`` says what ``p`` is corrected over, ``details`` gives the
+    uncorrected value and the null's summary; all are plain text (escaped here).
+    """
+    text = html.escape
     return (
-        f"<div class='mlprec-chance'><b>{html.escape(label, quote=False)}</b>: p = {result.p_value:.3g}, "
-        f"percentile {result.percentile:.1f} of {result.n} draws (null mean {result.null_mean:.3f}, "
-        f"95th {result.null_p95:.3f}) → {verdict}</div>"
+        f"<div class='mlprec-verdict' data-p='{p!r}'><b>Better than chance?</b> {text(subject, quote=False)}: "
+        f"p = {p:.3g} {text(scope, quote=False)} → <b>{text(verdict(p, n), quote=False)}</b>. "
+        f"<span class='mlprec-uncorrected'>{text(details, quote=False)}</span></div>"
     )
+
+
+def null_line(n: int) -> str:
+    """The null hypothesis and the draws behind every verdict (HTML, class ``mlprec-chance``)."""
+    return (
+        f"<div class='mlprec-chance'>Null hypothesis: {html.escape(NULL_HYPOTHESIS, quote=False)} Each p-value "
+        f"compares the observed statistic with {n} random re-splits of the pooled A and B tokens (C unchanged); "
+        "corrected values use the max-statistic correction over the family shown.</div>"
+    )
+
+
+def p_pair(corrected: float, uncorrected: float) -> str:
+    """Both p-values of one test, for hover text: corrected first."""
+    return f"p = {corrected:.3g} corrected ({uncorrected:.3g} uncorrected)"

@@ -7,6 +7,7 @@ import numpy as np
 from ipywidgets import HTML
 
 from ..figures import INK, SELECTED, TICK_FONT, dots, figure, padded
+from ..tables import LEVEL, null_line, p_pair
 from ..textfit import abbreviate
 from .base import View
 
@@ -18,8 +19,8 @@ class LayersView(View):
     title = "Part 3 · Recommendations through the layers"
     explanation = (
         "Repeat Part 2 at every layer: each point is the best C token at that layer (its text above the point). "
-        "The ringed point is the current layer; click a point to move there. Filled points beat the permutation "
-        "baseline (p < 0.05); hollow ones do not."
+        "The ringed point is the current layer; click a point to move there. Filled points beat chance "
+        "(p < 0.05 after correcting for testing every layer); hollow ones do not. Hover a point for its p-values."
     )
     slice_traits = ("layer", "alpha", "permutations")
 
@@ -32,7 +33,11 @@ class LayersView(View):
             fill=FILLED,
             ring=INK,
             stroke_width=2,
-            tooltip=bq.Tooltip(fields=["x", "y"], labels=["Layer", "Similarity"], formats=["d", ".3f"]),
+            tooltip=bq.Tooltip(
+                fields=["x", "y", "name"], labels=["Layer", "Similarity", "Chance"], formats=["d", ".3f", ""]
+            ),
+            names_unique=False,
+            display_names=False,
         )
         self.points.on_element_click(self._clicked)
         self.labels = bq.Label(
@@ -71,14 +76,18 @@ class LayersView(View):
         state = self.state
         if state.permutations == 0:
             self.points.colors = [FILLED]
+            self.points.names = None
             self.chance.value = "<div class='mlprec-chance'>Chance baselines are off (Permutations = 0).</div>"
             return
-        results = self.bench.layer_baselines(state.alpha, state.permutations)
-        self.points.colors = [FILLED if result.p_value < 0.05 else "transparent" for result in results]
-        values = " · ".join(f"{layer}: {result.p_value:.3g}" for layer, result in enumerate(results))
+        family = self.bench.layer_tests(state.alpha, state.permutations).family
+        beaten = family.p_corrected < LEVEL
+        with self.points.hold_sync():
+            self.points.colors = [FILLED if filled else "transparent" for filled in beaten]
+            self.points.names = [p_pair(c, u) for c, u in zip(family.p_corrected, family.p_values, strict=True)]
         self.chance.value = (
-            f"<div class='mlprec-chance'><b>Permutation p-value per layer</b> ({state.permutations} draws of A/B "
-            f"tokens from the pooled texts): {values}</div>"
+            f"<div class='mlprec-chance'><b>Filled points</b>: {int(beaten.sum())} of {len(beaten)} layers beat "
+            f"chance at p < {LEVEL:g}, corrected over the {len(beaten)} layers (hover a point for its corrected "
+            "and uncorrected p-values).</div>" + null_line(state.permutations)
         )
 
     def refresh(self, changed):

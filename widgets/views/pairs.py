@@ -6,23 +6,18 @@ import numpy as np
 from ipywidgets import HTML, GridBox, HBox, Layout, VBox
 
 from core.analysis import best_pair
+from core.baselines import best_pair_floor
 
 from ..figures import HeatmapFigure
-from ..tables import RankedList, chance_line
+from ..tables import RankedList, null_line, verdict_line
 from .base import View
 
 OVERVIEW_TOKENS = 4
-PAIR_DRAW_BUDGET = 20_000_000  # random cosines per pair baseline: fewer draws for bigger matrices
 
 
 def overview_tokens(n_tokens: int) -> list[int]:
     """The textbook's evenly spaced C tokens: linspace(0, n - 1, 4) as integers."""
     return [int(k) for k in np.linspace(0, n_tokens - 1, OVERVIEW_TOKENS).astype(int)]
-
-
-def pair_draws(bench, permutations: int) -> int:
-    """Draws of the pair baseline: ``permutations``, fewer for big pair matrices (PAIR_DRAW_BUDGET), at least 20."""
-    return max(20, min(permutations, PAIR_DRAW_BUDGET // (len(bench.labels("A")) * len(bench.labels("B")))))
 
 
 class PairsView(View):
@@ -82,12 +77,31 @@ class PairsView(View):
             ],
             heading=f"Best {len(values)} pairs for “{bench.labels('C')[self.token]}”",
         )
+        self.chance.value = self._chance()
+
+    def _chance(self) -> str:
+        bench, state = self.bench, self.state
         if state.permutations == 0:
-            self.chance.value = "<div class='mlprec-chance'>Chance baselines are off (Permutations = 0).</div>"
-            return
-        result = bench.pair_baseline(self.layer, self.token, state.alpha, pair_draws(bench, state.permutations))
-        matrix_size = len(rows) * len(columns)
-        self.chance.value = chance_line(f"Best pair vs the best of {matrix_size} random target directions", result)
+            return "<div class='mlprec-chance'>Chance baselines are off (Permutations = 0).</div>"
+        tests = bench.pair_tests(state.alpha, state.permutations)
+        if tests is None:
+            return (
+                "<div class='mlprec-chance'>No chance test for the best pairs: texts this long would need too many "
+                "pair cosines (shorten A, B or C).</div>"
+            )
+        layer, token = self.layer, self.token
+        matrix = bench.pair_matrix(layer, token, state.alpha)
+        i, j = best_pair(matrix)
+        a, b = bench.labels("A")[i], bench.labels("B")[j]
+        floor = best_pair_floor(len(bench.labels("A")), len(bench.labels("B")))
+        return verdict_line(
+            f"best pair (“{a}”, “{b}”) for “{bench.labels('C')[token]}” at layer {layer} (cosine {matrix[i, j]:.3f})",
+            float(tests.p_corrected[layer, token]),
+            f"corrected over all {tests.p_corrected.size} cells of Part 5's map",
+            f"For this cell alone p = {tests.p_values[layer, token]:.3g}. This test rarely goes below "
+            f"p ≈ {floor:.2f} here: every re-split that keeps the best pair's two tokens on their sides reaches it.",
+            state.permutations,
+        ) + null_line(state.permutations)
 
     def warm(self, bench, layer):
         state = self.state
@@ -96,7 +110,7 @@ class PairsView(View):
             bench.pair_matrix(layer, k, state.alpha)
         bench.top_pairs(layer, token, state.alpha, state.top_k)
         if state.permutations:
-            bench.pair_baseline(layer, token, state.alpha, pair_draws(bench, state.permutations))
+            bench.pair_tests(state.alpha, state.permutations)
 
     def refresh(self, changed):
         limits = self.state.pair_limits

@@ -22,7 +22,7 @@ from ..figures import (
     padded,
     set_ticks,
 )
-from ..tables import RankedList, chance_line
+from ..tables import RankedList, null_line, verdict_line
 from ..textfit import fit_quoted, tick_step
 from .base import View
 
@@ -185,13 +185,21 @@ class TargetView(View):
         bench.target(layer, state.alpha)
         bench.top_tokens(layer, state.alpha, state.top_k)
         if state.permutations:
-            bench.baseline(layer, state.alpha, state.permutations)
+            bench.layer_tests(state.alpha, state.permutations)
 
     def _chance(self) -> str:
-        state = self.state
+        state, bench = self.state, self.bench
         if state.permutations == 0:
             return "<div class='mlprec-chance'>Chance baselines are off (Permutations = 0).</div>"
-        permutation, directions = self.bench.baseline(self.layer, state.alpha, state.permutations)
-        return chance_line(
-            "Recommendation vs A/B tokens drawn at random from the pooled texts", permutation
-        ) + chance_line("Recommendation vs random target directions", directions)
+        tests = bench.layer_tests(state.alpha, state.permutations)
+        layer, n = self.layer, state.permutations
+        result = tests.baselines[layer]
+        word = bench.labels("C")[bench.target(layer, state.alpha).recommended]
+        return verdict_line(
+            f"“{word}” at layer {layer} (cosine {result.observed:.3f})",
+            float(tests.family.p_corrected[layer]),
+            f"corrected over the {bench.n_layers} layers",
+            f"At this layer alone p = {result.p_value:.3g}; the {n} re-splits reach {result.null_mean:.3f} on "
+            f"average, {result.null_p95:.3f} at their 95th percentile.",
+            n,
+        ) + null_line(n)
