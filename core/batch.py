@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from dataclasses import replace
 
-from .checks import TextError
-from .models import DEFAULT_MODEL, HOOK_POINTS, ModelError, load_model
+from .checks import HOOK_POINTS, TextError, check_alpha
+from .models import DEFAULT_MODEL, ModelError, load_model
 from .report import ReportRequest, build_report
 
 TEXT_FIELDS = {"text_a": "A", "text_b": "B", "text_c": "C"}
@@ -92,9 +91,9 @@ def line_request(base: ReportRequest, line: str) -> ReportRequest:
             changes[field] = value
     if "alpha" in item:
         alpha = item["alpha"]
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
-            raise ValueError(f"alpha must be a finite number, got {alpha!r}.")
-        changes["alpha"] = float(alpha)
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+            raise ValueError(f"alpha must be a number, got {alpha!r}.")
+        changes["alpha"] = check_alpha(alpha)
     if "seed" in changes:
         changes["format"] = 2
     return replace(base, **changes)
