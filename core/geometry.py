@@ -53,7 +53,10 @@ class GeometryFits:
         if layer not in self._fits:
             X = {name: self.bench.X(name)[layer] for name in TEXT_NAMES}
             pca = pca_2d(np.concatenate([X[name] for name in TEXT_NAMES]))
-            self._fits[layer] = pca, {name: _plane(pca.transform(np.asarray(X[name], np.float64))) for name in TEXT_NAMES}
+            self._fits[layer] = (
+                pca,
+                {name: _plane(pca.transform(np.asarray(X[name], np.float64))) for name in TEXT_NAMES},
+            )
         return self._fits[layer]
 
     def at(self, layer: int, alpha: float) -> Geometry:

@@ -111,7 +111,9 @@ def _find_head(model: LoadedModel) -> OutputHead:
         )
     final = tuple(m for m in (_optional_module(base, path) for path in layout.final) if m is not None)
     if getattr(config.get_text_config(), "tie_word_embeddings", False):
-        return OutputHead(embedding.float(), final, True, f"“{model.name}”'s output embedding is its input embedding (tied).")
+        return OutputHead(
+            embedding.float(), final, True, f"“{model.name}”'s output embedding is its input embedding (tied)."
+        )
     weight = _read_tensor(base, layout.weight)
     if weight is None:
         return OutputHead(

@@ -52,7 +52,9 @@ class SteerError(ValueError):
 def check_strength(strength: float) -> float:
     strength = float(strength)
     if not math.isfinite(strength) or abs(strength) > MAX_STRENGTH:
-        raise SteerError(f"Steering strength must be a number between -{MAX_STRENGTH:g} and {MAX_STRENGTH:g}, got {strength}.")
+        raise SteerError(
+            f"Steering strength must be a number between -{MAX_STRENGTH:g} and {MAX_STRENGTH:g}, got {strength}."
+        )
     return strength
 
 

@@ -138,7 +138,9 @@ class VocabReader:
             top_ids, top_values = extremes(logits, k)
             low_ids, low_values = extremes(logits, k, largest=False)
             return {
-                name: Reading(self._entries(top_ids[row], top_values[row]), self._entries(low_ids[row], low_values[row]))
+                name: Reading(
+                    self._entries(top_ids[row], top_values[row]), self._entries(low_ids[row], low_values[row])
+                )
                 for row, name in enumerate(READINGS)
             }
 
