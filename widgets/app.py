@@ -23,11 +23,14 @@ from .links import page_link, parse_query
 from .state import DATA_TRAITS, AppState, Results
 from .style import STYLE
 from .views.compare import CompareView
+from .views.geometry import GeometryView
 from .views.layers import LayersView
 from .views.norms import NormsView
 from .views.pairs import PairsView
+from .views.steering import SteeringView
 from .views.sweep import SweepView
 from .views.target import TargetView
+from .views.vocab import VocabLayersView, VocabView
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +111,17 @@ class Dashboard:
             view(self.state, self.results, self.report)
             for view in (NormsView, TargetView, LayersView, PairsView, SweepView)
         ]
+        self.vocab, self.vocab_layers, self.steering, self.geometry = (
+            view(self.state, self.results, self.report)
+            for view in (VocabView, VocabLayersView, SteeringView, GeometryView)
+        )
         self.comparison = CompareView(
             self.state, self.results, self.compared_results, self.report, self.controls.compare
         )
         self.exports = Exports(self.state, self.results, self._figures())
         self.widget = VBox(
             [HTML(STYLE), self.status, self.message, self.fallback, self.controls.widget, self.exports.widget]
-            + [view.widget for view in self.views]
+            + [view.widget for view in self.sections]
             + [self.comparison.widget],
             layout=Layout(width="100%"),
         )
@@ -136,14 +143,21 @@ class Dashboard:
     def start_lecture(self, step: int = 1) -> None:
         """Lecture mode: one part at a time with Next/Back and larger type (the controls stay live)."""
         if self.lecture is None:
-            sections = [view.widget for view in self.views]
-            self.lecture = Lecture(sections, [view.title for view in self.views], step)
+            sections = [view.widget for view in self.sections]
+            self.lecture = Lecture(sections, [view.title for view in self.sections], step)
             self.comparison.widget.layout.display = "none"
             self.widget.add_class("mlprec-lecture")
             children = list(self.widget.children)
             at = children.index(self.controls.widget) + 1
             self.widget.children = children[:at] + [self.lecture.widget] + children[at:]
         self.lecture.go(step)
+
+    @property
+    def sections(self) -> list:
+        """Every section in page order: Parts 1-5 with the target's vocabulary readings beside Parts 2 and 3,
+        then steering and the geometry view."""
+        norms, target, layers, pairs, sweep = self.views
+        return [norms, target, self.vocab, layers, self.vocab_layers, pairs, sweep, self.steering, self.geometry]
 
     def _apply_link(self, query: str) -> dict:
         """Take the settings of a URL query; whatever is refused is reported in one message."""
@@ -179,6 +193,7 @@ class Dashboard:
         )
         figures.update({f"Part 4 · overview {k}": heatmap.figure for k, heatmap in enumerate(pairs.overview, 1)})
         figures["Part 5 · max similarity by layer and token"] = sweep.heatmap.figure
+        figures["Geometry · A → B → target (PCA)"] = self.geometry.figure
         return figures
 
     def _repr_mimebundle_(self, **kwargs):

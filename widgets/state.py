@@ -8,7 +8,9 @@ from collections.abc import Callable
 from traitlets import Bool, Float, HasTraits, Int, List, TraitError, Tuple, Unicode, validate
 
 from core.models import HOOK_POINTS
+from core.steer import DEFAULT_STRENGTH, check_direction, check_strength
 from core.texts import DEFAULT_TEXTS
+from core.vocab import DEFAULT_LENS, check_lens
 
 # Which traits belong to which tier of change (DESIGN.md "three tiers").
 DATA_TRAITS = ("model", "text_a", "text_b", "text_c", "hook", "skip_first", "center")
@@ -61,6 +63,33 @@ class AppState(HasTraits):
 
     n_layers = Int(0)
     n_tokens = Int(0)
+
+    # What the target reads as and does (views/vocab.py, views/steering.py)
+    lens = Unicode(DEFAULT_LENS)
+    steer_prompt = Unicode("")  # "" = text C
+    steer_strength = Float(DEFAULT_STRENGTH)
+    steer_direction = Unicode("target")
+
+    @validate("lens")
+    def _known_lens(self, proposal):
+        try:
+            return check_lens(proposal["value"])
+        except ValueError as err:
+            return self._refuse("lens", str(err))
+
+    @validate("steer_strength")
+    def _steer_strength(self, proposal):
+        try:
+            return check_strength(proposal["value"])
+        except ValueError as err:
+            return self._refuse("steer_strength", str(err))
+
+    @validate("steer_direction")
+    def _steer_direction(self, proposal):
+        try:
+            return check_direction(proposal["value"])
+        except ValueError as err:
+            return self._refuse("steer_direction", str(err))
 
     @validate("layer")
     def _layer_in_range(self, proposal):
