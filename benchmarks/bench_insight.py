@@ -74,7 +74,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         build_gpt2(folder, n_layer=12, n_embd=768, n_head=12, n_positions=1024)
         model = load_model(folder)
-        model.model.resize_token_embeddings(GPT2_VOCAB)
+        model.model.resize_token_embeddings(GPT2_VOCAB, mean_resizing=False)
         bench = Workbench.build(model, ActivationCache(), dict(DEFAULT_TEXTS), "mlp_out", True)
         head = output_head(model)
         assert tuple(head.W.shape) == (GPT2_VOCAB, 768)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 
 from .cache import tokenize
+from .companions import companion
 from .head import OutputHead, output_head
 from .models import LoadedModel
 
@@ -286,12 +286,6 @@ class Steerer:
         return result
 
 
-_STEERERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def steerer(bench) -> Steerer:
     """The one Steerer of ``bench``; SteerError when its hook point cannot be steered."""
-    found = _STEERERS.get(bench)
-    if found is None:
-        found = _STEERERS[bench] = Steerer(bench)
-    return found
+    return companion(bench, Steerer)

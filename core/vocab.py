@@ -14,7 +14,6 @@ With mean-centering on, the vectors are the centered ones (core.workbench).
 
 from __future__ import annotations
 
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from .analysis import target_vector
+from .companions import companion
 from .head import OutputHead, output_head
 
 LENSES = ("logit lens", "raw")
@@ -159,12 +159,6 @@ class VocabReader:
         return self._memoised(("layers", float(alpha), lens, int(k)), compute)
 
 
-_READERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def reader(bench) -> VocabReader:
     """The one VocabReader of ``bench`` (kept as long as the bench lives); VocabError without d_model space."""
-    found = _READERS.get(bench)
-    if found is None:
-        found = _READERS[bench] = VocabReader(bench)
-    return found
+    return companion(bench, VocabReader)

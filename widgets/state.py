@@ -16,6 +16,7 @@ from core.vocab import DEFAULT_LENS, check_lens
 DATA_TRAITS = ("model", "text_a", "text_b", "text_c", "hook", "skip_first", "center")
 SLICE_TRAITS = ("layer", "token", "alpha", "top_k", "permutations")
 VISUAL_TRAITS = ("norm_percentiles", "pair_limits", "sweep_percentiles")
+_INSIGHT_CHECKS = {"lens": check_lens, "steer_strength": check_strength, "steer_direction": check_direction}
 
 
 class AppState(HasTraits):
@@ -70,26 +71,13 @@ class AppState(HasTraits):
     steer_strength = Float(DEFAULT_STRENGTH)
     steer_direction = Unicode("target")
 
-    @validate("lens")
-    def _known_lens(self, proposal):
+    @validate(*_INSIGHT_CHECKS)
+    def _insight_value(self, proposal):
+        name = proposal["trait"].name
         try:
-            return check_lens(proposal["value"])
+            return _INSIGHT_CHECKS[name](proposal["value"])
         except ValueError as err:
-            return self._refuse("lens", str(err))
-
-    @validate("steer_strength")
-    def _steer_strength(self, proposal):
-        try:
-            return check_strength(proposal["value"])
-        except ValueError as err:
-            return self._refuse("steer_strength", str(err))
-
-    @validate("steer_direction")
-    def _steer_direction(self, proposal):
-        try:
-            return check_direction(proposal["value"])
-        except ValueError as err:
-            return self._refuse("steer_direction", str(err))
+            return self._refuse(name, str(err))
 
     @validate("layer")
     def _layer_in_range(self, proposal):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import bqplot as bq
 import numpy as np
 
+from core.companions import companion
 from core.geometry import GeometryFits
 from core.texts import TEXT_NAMES
 
@@ -99,7 +100,6 @@ class GeometryView(ExtraView):
             axes=[self.x_axis, self.y_axis],
             legend_location="top-left",
         )
-        self._fits = None
         return [self.figure]
 
     def _clicked(self, mark, event):
@@ -109,9 +109,7 @@ class GeometryView(ExtraView):
 
     def refresh(self, changed):
         bench, state = self.bench, self.state
-        if self._fits is None or self._fits.bench is not bench:
-            self._fits = GeometryFits(bench)
-        geometry = self._fits.at(self.layer, state.alpha)
+        geometry = companion(bench, GeometryFits).at(self.layer, state.alpha)
         if changed & {"data", "layer", "alpha"}:
             everything = np.vstack([*geometry.points.values(), geometry.means])
             low, high = everything.min(axis=0), everything.max(axis=0)

@@ -152,7 +152,7 @@ class SteeringView(ExtraView):
                 self._show(result)
         finally:
             self.progress.layout.visibility = "hidden"
-            self.run_button.disabled = False
+            self.run_button.disabled = self.bench is None or self._blocked() is not None
 
     def _failed(self, message: str) -> None:
         self.status.value = f"<div class='mlprec-error'>{html.escape(message, quote=False)}</div>"
