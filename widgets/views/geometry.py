@@ -96,7 +96,8 @@ class GeometryView(ExtraView):
         self.figure = figure(
             "A → B → target",
             height=440,
-            marks=[*self.points.values(), self.arrows, self.means, self.recommended, self.selected],
+            # rings first: drawn under the points, they leave every point clickable
+            marks=[self.recommended, self.selected, *self.points.values(), self.arrows, self.means],
             axes=[self.x_axis, self.y_axis],
             legend_location="top-left",
         )
