@@ -10,13 +10,15 @@ At layer l, ``s * r * t / |t|`` is added to the output of the hooked module (``m
 - s is the strength (0 = off: the plain model's probabilities, exactly).
 
 A run costs two forward passes of the prompt (plain and steered) plus, for a continuation of N tokens,
-N more of each (greedy: the most probable token each time, ties to the lower id; no sampling). The hook
+N - 1 passes of one token each way with the prompt's key/value cache (greedy: the most probable token each
+time, ties to the lower id; no sampling; the steering vector is added at the new positions too). The hook
 is removed in ``finally``, also when the forward pass raises; it acts only in the thread that attached
 it, so a forward pass another thread runs meanwhile (the app capturing a new text) is not steered.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import threading
 from collections import OrderedDict
@@ -146,27 +148,34 @@ def added(model: LoadedModel, layer: int, hook: str, delta: torch.Tensor) -> Ite
         handle.remove()
 
 
-def next_logits(model: LoadedModel, head: OutputHead, ids: list[int]) -> torch.Tensor:
-    """Next-token logits after ``ids``: [vocab] float32 (the base model applies its final norm itself)."""
+def next_logits(model: LoadedModel, head: OutputHead, ids: list[int], past=None) -> tuple[torch.Tensor, object]:
+    """Next-token logits [vocab] float32 after ``ids`` (following the cached ``past`` positions, if any), and the
+    cache that now includes ``ids``. The base model applies its final norm itself."""
     input_ids = torch.as_tensor([ids], device=model.device)
+    name = _cache_argument(model)
     with torch.inference_mode():
-        hidden = model.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).last_hidden_state
-        return head.logits(hidden[0, -1:])[0]
+        out = model.model(input_ids=input_ids, use_cache=True, **{name: past})
+        return head.logits(out.last_hidden_state[0, -1:])[0], getattr(out, name)
 
 
-def _continue(model, head, ids, n, step: Callable[[], None]) -> list[int]:
-    """Greedy continuation of ``ids`` by up to ``n`` tokens (stops at the end-of-text token or the context)."""
-    out = list(ids)
+def _cache_argument(model: LoadedModel) -> str:
+    """The key/value cache's name in the forward pass and its output: ``cache`` (transformers 5.2x) or
+    ``past_key_values`` (before)."""
+    return "cache" if "cache" in inspect.signature(model.model.forward).parameters else "past_key_values"
+
+
+def _continue(model, head, logits, past, n: int, step: Callable[[], None]) -> list[int]:
+    """Greedy continuation by up to ``n`` tokens from the prompt's ``logits`` and cache ``past`` (one forward
+    pass of one token per further token; stops at the end-of-text token)."""
+    out: list[int] = []
     eos = model.tokenizer.eos_token_id
-    for _ in range(n):
-        if len(out) >= model.context:
-            break
-        token = int(torch.argmax(next_logits(model, head, out)))
-        step()
+    while True:
+        token = int(torch.argmax(logits))  # ties: the lower id
         out.append(token)
-        if token == eos:
-            break
-    return out[len(ids) :]
+        if token == eos or len(out) == n:
+            return out
+        logits, past = next_logits(model, head, [token], past)
+        step()
 
 
 def _top(probs: np.ndarray, tokenizer, k: int = TOP) -> list[Entry]:
@@ -203,7 +212,7 @@ def steer(
     ids = [int(i) for i in ids[: max(1, model.context - generate)]]
     if not ids:
         raise SteerError("The steering prompt has no tokens: type a few words.")
-    total, done = 2 + 2 * generate, [0]
+    total, done = 2 + 2 * max(generate - 1, 0), [0]
 
     def step() -> None:
         done[0] += 1
@@ -212,13 +221,15 @@ def steer(
 
     delta = torch.as_tensor(strength * scale * np.asarray(unit, dtype=np.float64), dtype=torch.float32)
     delta = delta.to(model.device)
-    plain = next_logits(model, head, ids)
+    plain, plain_past = next_logits(model, head, ids)
     step()
     with added(model, layer, hook, delta):
-        steered = next_logits(model, head, ids)
+        steered, steered_past = next_logits(model, head, ids)
         step()
-        steered_ids = _continue(model, head, ids, generate, step) if generate else None
-    plain_ids = _continue(model, head, ids, generate, step) if generate else None
+        steered_ids = _continue(model, head, steered, steered_past, generate, step) if generate else None
+    plain_ids = _continue(model, head, plain, plain_past, generate, step) if generate else None
+    if progress is not None:
+        progress(total, total)  # a continuation that ended early leaves passes unrun
     log_p = torch.log_softmax(plain.double(), dim=-1)
     log_q = torch.log_softmax(steered.double(), dim=-1)
     p, q = log_p.exp().cpu().numpy(), log_q.exp().cpu().numpy()

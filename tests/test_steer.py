@@ -79,6 +79,21 @@ def test_the_continuation_is_greedy_and_deterministic(bench, tiny_gpt2):
     assert steerer(bench).run("I saw an aged aged man", 3, 1.0, 6.0, generate=12) is first  # memoised
 
 
+def test_the_plain_continuation_is_the_models_own_greedy_generation(bench, tiny_gpt2_dir):
+    from transformers import GPT2LMHeadModel
+
+    result = steerer(bench).run("And his answer", 2, 1.0, 3.0, generate=10)
+    lm = GPT2LMHeadModel.from_pretrained(tiny_gpt2_dir).eval()
+    ids = torch.as_tensor([list(result.prompt_ids)])
+    generated = lm.generate(
+        ids, attention_mask=torch.ones_like(ids), max_new_tokens=10, do_sample=False, pad_token_id=0
+    )
+    expected = lm.config.eos_token_id
+    tokens = [int(t) for t in generated[0, ids.shape[1] :]]
+    tokens = tokens[: tokens.index(expected) + 1] if expected in tokens else tokens
+    assert result.plain_text == bench.model.tokenizer.decode(tokens)
+
+
 def test_the_hook_is_gone_after_a_run_and_after_a_failing_forward_pass(bench, tiny_gpt2):
     before = hooks_on(tiny_gpt2)
     steerer(bench).run("And his answer", 1, 1.0, 2.0, generate=2)

@@ -78,7 +78,7 @@ def test_steering_runs_on_the_button_in_the_background_and_shows_both_sides(app)
     shown = app.steering.output.value
     assert "Next token, plain" in shown and "Next token, steered" in shown
     assert html.escape(result.steered_text, quote=False) in shown
-    assert app.steering.progress.value == app.steering.progress.max == 42
+    assert app.steering.progress.value == app.steering.progress.max == 40  # 2 prompt passes + 19 tokens each way
     assert not app.steering.run_button.disabled
     app.state.layer = 1
     assert "Press Steer to run at layer 1" in app.steering.status.value and app.steering.output.value == ""
