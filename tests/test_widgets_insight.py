@@ -113,6 +113,15 @@ def test_a_typed_prompt_is_shown_literally_and_a_failing_forward_pass_is_reporte
     assert not app.steering.run_button.disabled
 
 
+def test_a_prompt_longer_than_the_context_is_cut_with_a_notice(app):
+    app.state.steer_prompt = " ".join([app.state.text_a] * 12)
+    app.steering.run_button.click()
+    assert app.steering.wait(120)
+    status = html.unescape(app.steering.status.value)
+    assert re.search(r"The prompt has \d+ tokens: only the first 108 are used \(the model's context less", status)
+    assert "mlprec-error" not in app.steering.status.value
+
+
 @pytest.mark.parametrize("strength", [float("nan"), 1e9])
 def test_a_strength_that_is_not_a_number_or_huge_is_refused_with_a_message(app, strength):
     messages = []

@@ -103,11 +103,6 @@ class GeometryView(ExtraView):
         )
         return [self.figure]
 
-    def _clicked(self, mark, event):
-        index = event.get("data", {}).get("index")
-        if index is not None:
-            self.state.token = int(index)
-
     def refresh(self, changed):
         bench, state = self.bench, self.state
         geometry = companion(bench, GeometryFits).at(self.layer, state.alpha)
@@ -140,3 +135,9 @@ class GeometryView(ExtraView):
         with self.selected.hold_sync():
             self.selected.x = geometry.points["C"][token : token + 1, 0]
             self.selected.y = geometry.points["C"][token : token + 1, 1]
+
+    def _clicked(self, mark, event):
+        """A click on a C point selects that token."""
+        index = event.get("data", {}).get("index")
+        if index is not None:
+            self.state.token = int(index)
