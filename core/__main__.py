@@ -2,7 +2,7 @@
 ``python -m core examples`` (the gallery names for ``report --example NAME``, core/gallery.py) and
 ``python -m core batch`` (one report per line of a JSON-lines file, core/batch.py).
 
-Report format: 2 when any of --top-k, --permutations, --seed, --token, --center is given, else 1 (SPEC.md's
+Report format: 2 when any of --top-k, --permutations, --seed, --token, --center, --vocab, --steer is given, else 1 (SPEC.md's
 format, byte for byte the same fields as before format 2 existed); ``--format 1|2`` says it explicitly.
 """
 
@@ -58,12 +58,37 @@ def parser() -> argparse.ArgumentParser:
     extras.add_argument("--seed", type=int, metavar="S", help="seed of the baselines (default 0)")
     extras.add_argument("--center", action="store_true", help="mean-center the vectors at each layer (every part)")
     extras.add_argument("--token", type=int, metavar="T", help="C token of the Part 4 extras (default: recommended)")
+    _add_insight_options(report)
     commands.add_parser("examples", help="list the gallery of example texts, one name and idea a line")
     batch.add_parser(commands)
     return top
 
 
+def _add_insight_options(report: argparse.ArgumentParser) -> None:
+    """--vocab and --steer (format 2): what the target reads as, and what adding it does (core/report.py)."""
+    group = report.add_argument_group("vocabulary and steering (format 2)")
+    group.add_argument("--vocab", type=int, metavar="K", help="the target's K top/bottom vocabulary tokens")
+    group.add_argument("--lens", choices=("logit", "raw"), default="logit", help="vocabulary lens (default logit)")
+    group.add_argument("--steer", type=float, metavar="S", help="steer with strength S at --layer (0: off)")
+    group.add_argument("--prompt", metavar="TEXT", help="the steering prompt (default: text C)")
+    group.add_argument("--generate", type=int, metavar="N", help="greedy continuation of N tokens (default 20)")
+    group.add_argument("--direction", choices=("target", "trend"), help="steering direction (default target)")
+
+
+def _insight_options(args) -> dict:
+    """ReportRequest fields of the --vocab/--steer options; ValueError for steering options without --steer."""
+    given = [f"--{name}" for name in ("prompt", "generate", "direction") if getattr(args, name) is not None]
+    if given and args.steer is None:
+        raise ValueError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --steer S")
+    options = {"vocab": args.vocab, "lens": "logit lens" if args.lens == "logit" else "raw", "steer": args.steer}
+    options.update(
+        {name: getattr(args, name) for name in ("prompt", "generate", "direction") if getattr(args, name) is not None}
+    )
+    return options
+
+
 _FORMAT2_OPTIONS = {"top_k": "--top-k", "permutations": "--permutations", "seed": "--seed", "token": "--token"}
+_INSIGHT_OPTIONS = {"vocab": "--vocab", "steer": "--steer"}
 
 
 def _attach_negative_numbers(argv: list[str]) -> list[str]:
@@ -102,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     texts.update({name: text for name, text in given_texts.items() if text is not None})
     given = [flag for name, flag in _FORMAT2_OPTIONS.items() if getattr(args, name) is not None]
     given += ["--center"] if args.center else []
+    given += [flag for name, flag in _INSIGHT_OPTIONS.items() if getattr(args, name) is not None]
+    try:
+        insight = _insight_options(args)
+    except ValueError as err:
+        return _fail(str(err))
     if args.format == 1 and given:
         verb = "needs" if len(given) == 1 else "need"
         return _fail(f"{', '.join(given)} {verb} report format 2: leave out --format 1")
@@ -116,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         format=args.format or (2 if given else 1),
         center=args.center,
         **extras,
+        **insight,
     )
     out_dir = os.path.dirname(os.path.abspath(args.json))
     if not os.path.isdir(out_dir):

@@ -23,8 +23,23 @@ Format 1 is SPEC.md's object. Format 2 keeps every format-1 field as it is and a
     core.baselines.maxt_p_values (the chance that any layer, or any cell, of a true null reaches p <= a is at
     most a). Part 4's best pair for C token k at "layer" is Part 5's cell [layer][k].
 
+Format 2 with ``--vocab K`` also has the vocabulary reading of the target (core.vocab), and with
+``--steer S`` the effect of steering with it (core.steer):
+
+    "vocab": {"lens": "logit lens" | "raw",     # raw when the model has no output head
+              "k": K,
+              "target": [[id, text, logit]] * K,        # tau = m_B + alpha (m_B - m_A) at "layer",
+              "target_bottom": [[id, text, logit]] * K, # centered when "center"; text = decode([id])
+              "mean_a": [...] * K, "mean_b": [...] * K, # the top K of mean A and mean B
+              "per_layer_target": [[[id, text, logit]] * K] * n_layers}
+    "steer": {"layer": int, "strength": S, "direction": "target" | "trend", "prompt": str,
+              "plain_top": [[id, text, prob]] * 10, "steered_top": [...],   # next token after the prompt
+              "kl": float,                              # KL(plain || steered) in nats
+              "plain_text": str, "steered_text": str}   # greedy continuations; only when --generate N > 0
+
 ``read_report`` reads either format and returns the format-2 shape (a format-1 report gets "center":
-false and null "token", "top_k" and "baselines"; its "format" stays 1).
+false and null "token", "top_k" and "baselines"; its "format" stays 1; "vocab" and "steer" are there only
+when the report has them).
 """
 
 from __future__ import annotations
@@ -36,7 +51,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import baselines
+from . import baselines, steer, vocab
 from .cache import ActivationCache
 from .checks import (
     InputError,
@@ -83,6 +98,12 @@ class ReportRequest:
     seed: int = 0
     center: bool = False
     token: int | None = None
+    vocab: int | None = None  # K of the vocabulary tables (None: no "vocab" field)
+    lens: str = "logit lens"
+    steer: float | None = None  # steering strength (None: no "steer" field)
+    prompt: str | None = None  # the steering prompt (None: text C)
+    generate: int = 20  # tokens of each greedy continuation
+    direction: str = "target"
 
     def check(self) -> None:
         """Raise InputError (a ValueError) for what is wrong before any model is loaded."""
@@ -101,6 +122,7 @@ class ReportRequest:
         check_layer(self.layer)
         for name in ("A", "B", "C"):
             check_text(name, self.texts.get(name, ""))
+        check_insight_options(self)
 
 
 def build_report(request: ReportRequest, model: LoadedModel | None = None) -> dict:
@@ -162,6 +184,7 @@ def bench_report(bench: Workbench, request: ReportRequest) -> dict:
     if request.format == 2:
         token = target.recommended if request.token is None else request.token
         report.update(format=2, **_format2_fields(bench, request, token))
+        report.update(insight_fields(bench, request))
     return report
 
 
@@ -231,3 +254,71 @@ def read_report(path: str | os.PathLike) -> dict:
     except json.JSONDecodeError as err:
         raise ValueError(f"{os.fspath(path)} is not a report: not valid JSON ({err}).") from None
     return parse_report(report, os.fspath(path))
+
+
+# --- vocabulary projection and steering (format 2, --vocab / --steer) ----------------------------
+
+
+def check_insight_options(request: ReportRequest) -> None:
+    """Raise ValueError for a bad --vocab, --lens, --steer, --generate or --direction before loading a model."""
+    if request.format == 1 and (request.vocab is not None or request.steer is not None):
+        raise ValueError("Vocabulary tables and steering need report format 2.")
+    if request.vocab is not None and not 1 <= request.vocab <= 1000:
+        raise ValueError(f"--vocab {request.vocab} is out of range: ask for 1 to 1000 tokens.")
+    vocab.check_lens(request.lens)
+    if request.steer is not None:
+        steer.check_strength(request.steer)
+        steer.check_generate(request.generate)
+        steer.check_direction(request.direction)
+        if request.prompt is not None and not request.prompt.strip():
+            raise ValueError("The steering prompt is empty: type a few words, or leave out --prompt to use text C.")
+    if request.vocab is not None and request.hook not in vocab.D_MODEL_HOOKS:
+        raise ValueError(
+            f"--vocab reads vectors of the residual stream: {request.hook} has no d_model space, use one of "
+            f"{', '.join(vocab.D_MODEL_HOOKS)}."
+        )
+    if request.steer is not None:
+        steer.check_steer_hook(request.hook)
+
+
+def insight_fields(bench: Workbench, request: ReportRequest) -> dict:
+    """The "vocab" and "steer" fields the request asks for (module docstring)."""
+    fields = {}
+    if request.vocab is not None:
+        fields["vocab"] = vocab_field(bench, request.layer, request.alpha, request.lens, request.vocab)
+    if request.steer is not None:
+        fields["steer"] = steer_field(bench, request)
+    return fields
+
+
+def vocab_field(bench: Workbench, layer: int, alpha: float, lens: str, k: int) -> dict:
+    reader = vocab.reader(bench)
+    readings = reader.at_layer(layer, alpha, lens, k)
+    return {
+        "lens": reader.lens_used(lens),
+        "k": k,
+        "target": [list(entry) for entry in readings["target"].top],
+        "target_bottom": [list(entry) for entry in readings["target"].bottom],
+        "mean_a": [list(entry) for entry in readings["mean_a"].top],
+        "mean_b": [list(entry) for entry in readings["mean_b"].top],
+        "per_layer_target": [[list(entry) for entry in row] for row in reader.through_layers(alpha, lens, k)],
+    }
+
+
+def steer_field(bench: Workbench, request: ReportRequest) -> dict:
+    prompt = request.prompt if request.prompt is not None else request.texts["C"]
+    result = steer.steerer(bench).run(
+        prompt, request.layer, request.alpha, request.steer, request.direction, request.generate
+    )
+    fields = {
+        "layer": result.layer,
+        "strength": result.strength,
+        "direction": result.direction,
+        "prompt": result.prompt,
+        "plain_top": [list(entry) for entry in result.plain_top],
+        "steered_top": [list(entry) for entry in result.steered_top],
+        "kl": result.kl,
+    }
+    if request.generate > 0:
+        fields.update(plain_text=result.plain_text, steered_text=result.steered_text)
+    return fields

@@ -12,6 +12,7 @@ import zipfile
 import pytest
 
 from core.report import ReportRequest, build_report
+from core.vocab import reader
 from widgets import Dashboard
 
 
@@ -56,7 +57,9 @@ def test_the_exported_report_equals_the_cli_report_of_the_same_choices(app):
 def test_the_exported_tables_are_the_views_numbers(app):
     files = dict([download(app, app.exports.tables)])
     archive = zipfile.ZipFile(io.BytesIO(next(data for name, data in files.items() if name.endswith(".zip"))))
-    assert sorted(archive.namelist()) == ["norms.csv", "part2-layer2.csv", "part3.csv", "part5.csv"]
+    assert sorted(archive.namelist()) == [
+        "norms.csv", "part2-layer2.csv", "part3.csv", "part5.csv", "vocab-layer2.csv", "vocab-layers.csv",
+    ]  # fmt: skip
     part5 = list(csv.DictReader(io.StringIO(archive.read("part5.csv").decode())))
     best, pairs = app.session.feed.frame.bench.max_pairs(1.5)
     assert len(part5) == best.size
@@ -66,6 +69,13 @@ def test_the_exported_tables_are_the_views_numbers(app):
     assert (int(row["a_position"]), int(row["b_position"])) == tuple(pairs[layer, k])
     part3 = list(csv.DictReader(io.StringIO(archive.read("part3.csv").decode())))
     assert [float(r["cosine"]) for r in part3] == pytest.approx(list(app.views["layers"].points.y), abs=1e-5)
+    vocab = list(csv.DictReader(io.StringIO(archive.read("vocab-layer2.csv").decode())))
+    target = reader(app.session.feed.frame.bench).at_layer(2, 1.5, "logit lens", 10)["target"]
+    rows = [row for row in vocab if (row["vector"], row["side"]) == ("target", "top")]
+    assert [int(row["token_id"]) for row in rows] == [entry[0] for entry in target.top]
+    assert [float(row["logit"]) for row in rows] == pytest.approx([entry[2] for entry in target.top], abs=1e-4)
+    layers = list(csv.DictReader(io.StringIO(archive.read("vocab-layers.csv").decode())))
+    assert len(layers) == 10 * app.session.feed.frame.bench.n_layers and {row["lens"] for row in layers} == {"logit lens"}
 
 
 def test_nothing_is_computed_for_the_panel_until_a_button_is_pressed(app, monkeypatch):

@@ -77,15 +77,16 @@ def test_an_over_long_text_in_a_link_is_refused():
 def test_lecture_mode_shows_one_part_at_a_time_with_next_and_back(tiny_gpt2_dir):
     app = Dashboard(model=str(tiny_gpt2_dir), query="lecture=1&step=2")
     shown = lambda: [view.widget.layout.display != "none" for view in app.views.values()]  # noqa: E731
-    assert shown() == [False, True, False, False, False]
-    assert "Step 2 of 5" in app.lecture.caption.value and "mlprec-lecture" in app.widget._dom_classes
+    only = lambda step: [index == step for index in range(1, 10)]  # noqa: E731
+    assert shown() == only(2)
+    assert "Step 2 of 9" in app.lecture.caption.value and "mlprec-lecture" in app.widget._dom_classes
     app.lecture.next.click()
-    assert shown() == [False, False, True, False, False]
-    for _ in range(5):
+    assert shown() == only(3) and "What the target reads as" in app.lecture.caption.value
+    for _ in range(9):
         app.lecture.next.click()
     assert shown()[-1] and app.lecture.next.disabled
     app.lecture.back.click()
-    assert shown() == [False, False, False, True, False]
+    assert shown() == only(8)
     app.state.layer = 0  # the controls stay live in lecture mode
     assert "at layer 0" in app.views["pairs"].main.figure.title
 

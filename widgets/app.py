@@ -22,19 +22,26 @@ from .state import AppState
 from .style import STYLE
 from .views.base import View
 from .views.compare import CompareView
+from .views.geometry import GeometryView
 from .views.layers import LayersView
 from .views.norms import NormsView
 from .views.pairs import PairsView
+from .views.steering import SteeringView
 from .views.sweep import SweepView
 from .views.target import TargetView
+from .views.vocab import VocabLayersView, VocabView
 
 # The sections of the page, in order, by name (``Dashboard.views[name]``). A new view is one entry here.
 VIEWS: dict[str, type[View]] = {
     "norms": NormsView,
     "target": TargetView,
+    "vocab": VocabView,
     "layers": LayersView,
+    "vocab_layers": VocabLayersView,
     "pairs": PairsView,
     "sweep": SweepView,
+    "steering": SteeringView,
+    "geometry": GeometryView,
 }
 LINK_TRAITS = ("model", "example", "text_a", "text_b", "text_c", "hook", "center", "alpha")  # set as one action
 
@@ -150,6 +157,7 @@ class Dashboard:
         overview = enumerate(views["pairs"].overview, 1)
         figures.update({f"Part 4 · overview {k}": heatmap.figure for k, heatmap in overview})
         figures["Part 5 · max similarity by layer and token"] = views["sweep"].heatmap.figure
+        figures["Geometry · A → B → target (PCA)"] = views["geometry"].figure
         return figures
 
     def data(self) -> dict:

@@ -20,6 +20,8 @@ from ipywidgets import HTML, Accordion, Button, Dropdown, HBox, Layout, VBox
 from core.report import ReportRequest, bench_report
 from core.texts import TEXT_NAMES
 
+from .views.vocab import vocab_tables
+
 MAX_REPORT_PAIRS = 2_000_000  # pair cosines in an exported report (the CLI has no such limit)
 
 
@@ -30,7 +32,8 @@ def slug(text: str, words: int = 4) -> str:
 
 
 def csv_tables(bench, state) -> dict[str, str]:
-    """The analysis as CSV tables (name -> text): norms, Part 2 at the layer, Part 3, Part 5."""
+    """The analysis as CSV tables (name -> text): norms, Part 2 at the layer, Part 3, Part 5, and the
+    vocabulary readings of the target at the layer and through the layers."""
     labels = {name: bench.labels(name) for name in TEXT_NAMES}
     tables = {}
 
@@ -80,6 +83,8 @@ def csv_tables(bench, state) -> dict[str, str]:
             for i, j in [pairs[layer, k]]
         ],
     )
+    for name, (header, rows) in vocab_tables(bench, state).items():
+        table(name, header, rows)
     return tables
 
 

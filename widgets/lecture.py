@@ -6,22 +6,35 @@ import html
 
 from ipywidgets import HTML, Button, HBox, Layout, VBox
 
+# One line per section, in page order (widgets/app.py, Dashboard.sections).
 LOOK_FOR = (
     "Look at position 0 when skip-first is off: an attention sink with an outsized norm. Then follow how the "
     "norms grow with depth, and which tokens stand out.",
     "The mean vectors of A and B move together (their cosine S_AB is high): the target extrapolates their "
     "difference one step further. The diamond is the recommended C token; is it better than chance?",
+    # the target in words (beside Part 2)
+    "Which words does the target point to, and do they echo text B more than A? Switch between the logit lens "
+    "and raw: the final norm changes the reading most at early layers.",
     "Does the recommendation change with depth? Early layers tend to track surface form, later ones context. "
     "Hollow points are not better than the permutation baseline.",
+    # the target's words through the layers (beside Part 3)
+    "Read down the columns: where does the target's reading settle on words related to the texts? Early "
+    "layers often read as noise, later ones as plausible continuations.",
     "One C token against every (A, B) pair: bright rows and columns show which tokens drive the analogy. "
     "The square is the best pair; the four small maps repeat this for other C tokens.",
     "For every layer and C token, its best analogy: where in depth does each token peak? Click a cell to take "
     "the whole dashboard there.",
+    # steering
+    "Does adding the target push the next words towards text B's theme? Compare the two top-10 lists and the "
+    "KL divergence; try strength 0 (identical), then larger strengths, and the trend alone.",
+    # geometry
+    "The target extrapolates the arrow from mean A to mean B: which C tokens lie in its direction? The axis "
+    "labels say how much of the tokens' spread this plane shows; a small share means the picture flattens a lot.",
 )
 
 
 class Lecture:
-    """Steps through ``sections`` (the five parts' widgets), showing one at a time."""
+    """Steps through ``sections`` (the sections' widgets, in page order), showing one at a time."""
 
     def __init__(self, sections: list, titles: list[str], step: int = 1):
         self.sections = sections

@@ -6,12 +6,15 @@ from traitlets import Bool, Float, HasTraits, Int, List, TraitError, Tuple, Unic
 
 from core import checks
 from core.gallery import EXAMPLES
+from core.steer import DEFAULT_STRENGTH, check_direction, check_strength
 from core.texts import DEFAULT_TEXTS
+from core.vocab import DEFAULT_LENS, check_lens
 
 # Which traits belong to which tier of change (DESIGN.md "three tiers").
 DATA_TRAITS = ("model", "compare_model", "example", "text_a", "text_b", "text_c", "hook", "skip_first", "center")
-SLICE_TRAITS = ("layer", "token", "alpha", "top_k", "permutations")
+SLICE_TRAITS = ("layer", "token", "alpha", "top_k", "permutations", "lens")
 VISUAL_TRAITS = ("norm_percentiles", "pair_limits", "sweep_percentiles")
+_INSIGHT_CHECKS = {"lens": check_lens, "steer_strength": check_strength, "steer_direction": check_direction}
 
 
 def _checked(check, *args):
@@ -56,6 +59,16 @@ class AppState(HasTraits):
 
     n_layers = Int(0)
     n_tokens = Int(0)
+
+    # What the target reads as and does (views/vocab.py, views/steering.py)
+    lens = Unicode(DEFAULT_LENS)
+    steer_prompt = Unicode("")  # "" = text C
+    steer_strength = Float(DEFAULT_STRENGTH)
+    steer_direction = Unicode("target")
+
+    @validate(*_INSIGHT_CHECKS)
+    def _insight_value(self, proposal):
+        return _checked(_INSIGHT_CHECKS[proposal["trait"].name], proposal["value"])
 
     @validate("layer")
     def _layer(self, proposal):

@@ -1,0 +1,143 @@
+"""The picture every lecturer draws on the board: A -> B -> target in the plane of the first two principal
+components of the three texts' tokens at the layer (core.geometry)."""
+
+from __future__ import annotations
+
+import bqplot as bq
+import numpy as np
+
+from core.companions import companion
+from core.geometry import GeometryFits
+from core.texts import TEXT_NAMES
+
+from ..figures import ACCENT, SELECTED, dots, figure
+from .extra import ExtraView
+
+COLOURS = {"A": "#1f77b4", "B": "#d62728", "C": "#9467bd"}
+HEAD = 0.035  # arrowhead length, as a fraction of the axes' spans
+
+
+def arrow_segments(points: np.ndarray, spans: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Line segments drawing arrows along ``points`` [m, 2] (m - 1 shafts, two head strokes each), heads sized
+    in axis fractions (``spans`` = x and y span): x and y as [3 (m - 1), 2]."""
+    scale = np.asarray(spans, dtype=np.float64)
+    xs, ys = [], []
+    for start, end in zip(points[:-1], points[1:], strict=True):
+        xs.append([start[0], end[0]])
+        ys.append([start[1], end[1]])
+        direction = (end - start) / scale
+        length = np.linalg.norm(direction)
+        if length == 0:
+            continue
+        direction /= length
+        for angle in (2.6, -2.6):  # about 150 degrees back from the tip on either side
+            c, s = np.cos(angle), np.sin(angle)
+            back = np.array([c * direction[0] - s * direction[1], s * direction[0] + c * direction[1]])
+            tip = end + HEAD * back * scale
+            xs.append([end[0], tip[0]])
+            ys.append([end[1], tip[1]])
+    return np.asarray(xs), np.asarray(ys)
+
+
+class GeometryView(ExtraView):
+    title = "Geometry · A → B → target"
+    explanation = (
+        "Every analysed token of A, B and C at the chosen layer, in the plane of their first two principal "
+        "components (scikit-learn PCA); mean A, mean B and the target are the large marks, with arrows A → B → "
+        "target. The recommended C token is ringed in green, the selected one in orange. Hover a point for its "
+        "token; click a C point to select it."
+    )
+    css_class = "mlprec-geometry"
+    slice_traits = ("layer", "alpha", "token")
+
+    def build(self):
+        self.x, self.y = bq.LinearScale(), bq.LinearScale()
+        tooltip = bq.Tooltip(fields=["name"], labels=["Token"])
+        self.points = {
+            name: bq.Scatter(
+                x=np.zeros(1),
+                y=np.zeros(1),
+                names=[""],
+                display_names=False,
+                scales={"x": self.x, "y": self.y},
+                colors=[COLOURS[name]],
+                default_size=60,
+                opacities=[0.75],
+                tooltip=tooltip,
+                labels=[f"Text {name}"],
+                display_legend=True,
+            )
+            for name in TEXT_NAMES
+        }
+        self.points["C"].on_element_click(self._clicked)
+        self.arrows = bq.Lines(
+            x=np.zeros((1, 2)),
+            y=np.zeros((1, 2)),
+            scales={"x": self.x, "y": self.y},
+            colors=["#333333"],
+            stroke_width=2,
+        )
+        self.means = bq.Scatter(
+            x=np.zeros(3),
+            y=np.zeros(3),
+            scales={"x": self.x, "y": self.y},
+            colors=[COLOURS["A"], COLOURS["B"], ACCENT],
+            default_size=260,
+            marker="diamond",
+            stroke="black",
+            names=["mean A", "mean B", "target"],
+            display_names=True,
+            tooltip=bq.Tooltip(fields=["name"], labels=["Vector"]),
+        )
+        self.recommended = dots(self.x, self.y, size=420, fill="transparent", ring=ACCENT)
+        self.selected = dots(self.x, self.y, size=640, fill="transparent", ring=SELECTED)
+        self.x_axis = bq.Axis(scale=self.x, label="PC1", tick_format=".2~g")
+        self.y_axis = bq.Axis(scale=self.y, side="left", label="PC2", label_offset="50px", tick_format=".2~g")
+        self.figure = figure(
+            "A → B → target",
+            height=440,
+            # rings first: drawn under the points, they leave every point clickable
+            marks=[self.recommended, self.selected, *self.points.values(), self.arrows, self.means],
+            axes=[self.x_axis, self.y_axis],
+            legend_location="top-left",
+        )
+        return [self.figure]
+
+    def refresh(self, changed):
+        bench, state = self.bench, self.state
+        geometry = companion(bench, GeometryFits).at(self.layer, state.alpha)
+        if changed & {"data", "layer", "alpha"}:
+            everything = np.vstack([*geometry.points.values(), geometry.means])
+            low, high = everything.min(axis=0), everything.max(axis=0)
+            span = np.where(high > low, high - low, 1.0)
+            with self.x.hold_sync():
+                self.x.min, self.x.max = float(low[0] - 0.06 * span[0]), float(high[0] + 0.06 * span[0])
+            with self.y.hold_sync():
+                self.y.min, self.y.max = float(low[1] - 0.06 * span[1]), float(high[1] + 0.12 * span[1])
+            for name, mark in self.points.items():
+                with mark.hold_sync():
+                    mark.x, mark.y = geometry.points[name][:, 0], geometry.points[name][:, 1]
+                    mark.names = list(bench.labels(name))
+            with self.means.hold_sync():
+                self.means.x, self.means.y = geometry.means[:, 0], geometry.means[:, 1]
+            xs, ys = arrow_segments(geometry.means, (span[0], span[1]))
+            with self.arrows.hold_sync():
+                self.arrows.x, self.arrows.y = xs, ys
+            first, second = geometry.explained * 100
+            self.x_axis.label = f"PC1 ({first:.1f}% of variance)"
+            self.y_axis.label = f"PC2 ({second:.1f}% of variance)"
+            self.figure.title = f"A → B → target at layer {self.layer} ({self.vectors}, α = {state.alpha:g})"
+            k = bench.target(self.layer, state.alpha).recommended
+            with self.recommended.hold_sync():
+                self.recommended.x = geometry.points["C"][k : k + 1, 0]
+                self.recommended.y = geometry.points["C"][k : k + 1, 1]
+        token = self.token
+        with self.selected.hold_sync():
+            self.selected.x = geometry.points["C"][token : token + 1, 0]
+            self.selected.y = geometry.points["C"][token : token + 1, 1]
+
+    def _clicked(self, mark, event):
+        """A click on a C point selects that token."""
+        index = event.get("data", {}).get("index")
+        if index is not None:
+            self.state.token = int(index)
