@@ -17,6 +17,12 @@ def app(tiny_gpt2_dir):
     return Dashboard(model=str(tiny_gpt2_dir))
 
 
+def panels(n: int) -> dict[str, int]:
+    """Refreshes of the four panels beyond the five parts (vocabulary, words through the layers, steering,
+    geometry): each shows the layer, so they redraw with every frame the parts redraw for."""
+    return dict.fromkeys(("vocab", "vocab_layers", "steering", "geometry"), n)
+
+
 def counts(app) -> dict:
     """Runs, frames and each view's refreshes so far."""
     return {"runs": app.session.runs, "frames": app.session.frames} | {
@@ -29,7 +35,7 @@ def added(app, before: dict) -> dict:
 
 
 def test_the_first_build_is_one_run_one_frame_and_one_redraw_per_view(app):
-    assert counts(app) == {"runs": 1, "frames": 1, "norms": 1, "target": 1, "layers": 1, "pairs": 1, "sweep": 1}
+    assert counts(app) == {"runs": 1, "frames": 1, "norms": 1, "target": 1, "layers": 1, "pairs": 1, "sweep": 1, **panels(1)}
     assert app.session.feed.frame.number == 1 and "data" in app.session.feed.frame.changed
 
 
@@ -37,7 +43,7 @@ def test_a_gallery_example_is_one_run(app):
     before = counts(app)
     name = next(name for name in EXAMPLES if name != "aged-aged-man")
     app.controls.example.value = name
-    assert added(app, before) == {"runs": 1, "frames": 1, "norms": 1, "target": 1, "layers": 1, "pairs": 1, "sweep": 1}
+    assert added(app, before) == {"runs": 1, "frames": 1, "norms": 1, "target": 1, "layers": 1, "pairs": 1, "sweep": 1, **panels(1)}
     assert app.state.texts() == EXAMPLES[name].texts
     app.controls.texts["A"].value = "My own text A, typed after picking an example."
     assert app.state.example == ""  # the texts are the user's own now
@@ -47,7 +53,7 @@ def test_a_gallery_example_is_one_run(app):
 def test_a_link_on_a_running_app_is_one_run_and_one_frame(app):
     before = counts(app)
     app.apply_link("text_c=Of+shoes+and+ships+and+sealing-wax+and+kings&layer=2&token=3&alpha=0.5")
-    assert added(app, before) == {"runs": 1, "frames": 1, "norms": 1, "target": 1, "layers": 1, "pairs": 1, "sweep": 1}
+    assert added(app, before) == {"runs": 1, "frames": 1, "norms": 1, "target": 1, "layers": 1, "pairs": 1, "sweep": 1, **panels(1)}
     frame = app.session.feed.frame
     assert (frame.layer, frame.token, app.state.alpha) == (2, 3, 0.5)
     assert "at layer 2" in app.views["pairs"].main.figure.title
@@ -61,17 +67,17 @@ def test_a_part5_click_is_one_frame_and_one_refresh_of_each_view_that_shows_laye
 
     before = counts(app)
     click(app.views["sweep"].heatmap.mark, {"rowNum": 2, "columnNum": 5})
-    assert added(app, before) == {"runs": 0, "frames": 1, "norms": 0, "target": 1, "layers": 1, "pairs": 1, "sweep": 1}
+    assert added(app, before) == {"runs": 0, "frames": 1, "norms": 0, "target": 1, "layers": 1, "pairs": 1, "sweep": 1, **panels(1)}
     assert app.session.feed.frame.changed == {"layer", "token"}
 
 
 def test_a_layer_step_redraws_only_the_views_that_show_the_layer(app):
     before = counts(app)
     app.controls.layer.value = 0
-    assert added(app, before) == {"runs": 0, "frames": 1, "norms": 0, "target": 1, "layers": 1, "pairs": 1, "sweep": 1}
+    assert added(app, before) == {"runs": 0, "frames": 1, "norms": 0, "target": 1, "layers": 1, "pairs": 1, "sweep": 1, **panels(1)}
     before = counts(app)
     app.controls.norm_colours.value = (0, 100)  # a visual trait: only the view it restyles
-    assert added(app, before) == {"runs": 0, "frames": 1, "norms": 1, "target": 0, "layers": 0, "pairs": 0, "sweep": 0}
+    assert added(app, before) == {"runs": 0, "frames": 1, "norms": 1, "target": 0, "layers": 0, "pairs": 0, "sweep": 0, **panels(0)}
 
 
 def test_a_failed_load_keeps_the_loaded_model_and_the_request(app, tmp_path):

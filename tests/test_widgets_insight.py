@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from traitlets import TraitError
 
 from core.geometry import GeometryFits
 from core.steer import steerer
@@ -30,7 +31,9 @@ def cell_titles(value: str) -> list[str]:
 
 def test_the_sections_sit_beside_their_parts_and_keep_the_five_parts_contract(app):
     classes = [view.widget._dom_classes for view in app.views.values()]
-    assert [c for c in classes if "mlprec-section" in c] == [view.widget._dom_classes for view in app.views]
+    assert [c for c in classes if "mlprec-section" in c] == [
+        app.views[name].widget._dom_classes for name in ("norms", "target", "layers", "pairs", "sweep")
+    ]
     order = [next(name for name in c if name.startswith("mlprec-") and name not in ("mlprec-section", "mlprec-extra")) if "mlprec-extra" in c else "part" for c in classes]  # fmt: skip
     assert order == ["part", "part", "mlprec-vocab", "part", "mlprec-vocab-layers", "part", "part", "mlprec-steering", "mlprec-geometry"]  # fmt: skip
 
@@ -124,11 +127,13 @@ def test_a_prompt_longer_than_the_context_is_cut_with_a_notice(app):
 
 @pytest.mark.parametrize("strength", [float("nan"), 1e9])
 def test_a_strength_that_is_not_a_number_or_huge_is_refused_with_a_message(app, strength):
-    messages = []
-    app.state.on_refusal(messages.append)
-    app.state.steer_strength = strength
-    assert app.state.steer_strength == 4.0
-    assert messages and messages[0].startswith("Steering strength must be a number between -100 and 100")
+    with pytest.raises(TraitError, match="Steering strength must be a number between -100 and 100"):
+        app.state.steer_strength = strength  # from Python: refused loudly
+    slider = app.views["steering"].strength
+    slider.value = strength  # through the panel: the slider keeps huge values to its range, NaN is told
+    assert app.state.steer_strength == slider.value and abs(slider.value) <= 100
+    if strength != strength:
+        assert "Steering strength must be a number between -100 and 100" in app.messages.area.value
 
 
 def test_the_geometry_view_draws_the_pca_and_a_click_on_a_c_point_moves_token(app):

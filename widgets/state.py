@@ -12,7 +12,9 @@ from core.vocab import DEFAULT_LENS, check_lens
 
 # Which traits belong to which tier of change (DESIGN.md "three tiers").
 DATA_TRAITS = ("model", "compare_model", "example", "text_a", "text_b", "text_c", "hook", "skip_first", "center")
-SLICE_TRAITS = ("layer", "token", "alpha", "top_k", "permutations", "lens")
+SLICE_TRAITS = (  # the panels' own settings too: each change is a frame only the panels that show it redraw for
+    "layer", "token", "alpha", "top_k", "permutations", "lens", "steer_strength", "steer_direction", "steer_prompt"
+)
 VISUAL_TRAITS = ("norm_percentiles", "pair_limits", "sweep_percentiles")
 _INSIGHT_CHECKS = {"lens": check_lens, "steer_strength": check_strength, "steer_direction": check_direction}
 

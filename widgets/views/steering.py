@@ -7,12 +7,13 @@ import html
 import logging
 import threading
 
-from ipywidgets import HTML, Button, FloatSlider, HBox, IntProgress, Layout, Textarea, ToggleButtons, link
+from ipywidgets import HTML, Button, FloatSlider, HBox, IntProgress, Layout, Textarea, ToggleButtons
 
 from core.head import output_head
 from core.labels import visible
 from core.steer import DEFAULT_GENERATE, DIRECTIONS, STEER_HOOKS, SteerError, steerer
 
+from ..controls import bind
 from .extra import ExtraView
 
 log = logging.getLogger(__name__)
@@ -54,13 +55,13 @@ class SteeringView(ExtraView):
             placeholder="empty: text C", rows=2, continuous_update=False, layout=Layout(width="100%")
         )
         self.prompt.add_class("mlprec-steer-prompt")
-        link((self.state, "steer_prompt"), (self.prompt, "value"))
+        bind(self.state, "steer_prompt", self.prompt, self._tell)
         self.strength = FloatSlider(description="Strength", min=-20.0, max=20.0, step=0.5, continuous_update=False)
         self.strength.add_class("mlprec-steer-strength")
-        link((self.state, "steer_strength"), (self.strength, "value"))
+        bind(self.state, "steer_strength", self.strength, self._tell)
         self.direction = ToggleButtons(options=list(DIRECTIONS), style={"button_width": "80px"})
         self.direction.add_class("mlprec-steer-direction")
-        link((self.state, "steer_direction"), (self.direction, "value"))
+        bind(self.state, "steer_direction", self.direction, self._tell)
         self.run_button = Button(description="Steer", icon="play", button_style="primary")
         self.run_button.add_class("mlprec-steer-run")
         self.run_button.on_click(lambda _: self.start())

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import html
 
-from ipywidgets import HTML, HBox, Layout, ToggleButtons, link
+from ipywidgets import HTML, HBox, Layout, ToggleButtons
 
 from core.labels import visible
 from core.vocab import LENSES, READINGS, VocabError, reader
 
+from ..controls import bind
 from .extra import ExtraView
 
 K = 10
@@ -40,7 +41,7 @@ class VocabView(ExtraView):
     def build(self):
         self.lens = ToggleButtons(options=list(LENSES), style={"button_width": "110px"})
         self.lens.add_class("mlprec-lens")
-        link((self.state, "lens"), (self.lens, "value"))
+        bind(self.state, "lens", self.lens, self._tell)
         self.note = HTML()
         self.note.add_class("mlprec-vocab-note")
         self.tables = HTML()
