@@ -161,6 +161,29 @@ class Dashboard:
             self.report(" ".join(problems))
         return settings
 
+    def apply_link(self, query: str) -> None:
+        """Apply a link's settings (a URL query, widgets.links) to an app already built with results, as one
+        run: a preheated page gets its visitor's link this way. Refusals are reported in one message; a
+        model the link names is loaded after the other settings are in (its load runs the texts once)."""
+        settings, problems = parse_query(query)
+        held = self.busy
+        # While busy (and reverting), the state's observers neither run nor load: one run or load below.
+        self._collected, self.busy, self._reverting = problems, True, True
+        try:
+            for key in ("model", "hook", "center", "alpha", "text_a", "text_b", "text_c"):
+                if key in settings:
+                    setattr(self.state, key, settings[key])
+        finally:
+            self._collected, self.busy, self._reverting = None, held, False
+        self._pending_slice = {key: settings[key] for key in ("layer", "token") if key in settings}
+        self._link_notes = problems
+        if settings.get("lecture"):
+            self.start_lecture(settings.get("step", 1))
+        if self.loaded is None or self.state.model != self.loaded.name:
+            self._start_loading(self.state.model)
+        else:
+            self.run()
+
     def _show_link(self) -> None:
         self.controls.link.value = page_link(os.environ.get("VOILA_REQUEST_URL", ""), self.state)
 

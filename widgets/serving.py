@@ -1,0 +1,36 @@
+"""Serving from a pool of preheated kernels: the page is built before its visitor arrives, then takes the link.
+
+Voila (``--preheat_kernel=True --pool_size=N``) runs the notebook in N kernels ahead of any request, with
+``VOILA_PREHEAT=True`` in their environment; ``voila.utils.get_query_string()`` pauses such a kernel until
+a request takes it and returns that request's URL query. Kernels started for one request (no pool) have
+``VOILA_PREHEAT=False`` or nothing, and read their query from ``QUERY_STRING`` as usual.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def preheated() -> bool:
+    """True in a kernel of Voila's preheated pool (its notebook runs before any visitor has asked)."""
+    return os.environ.get("VOILA_PREHEAT", "False") == "True"
+
+
+def build_options() -> dict:
+    """Dashboard keyword arguments for this kernel: in a pool, load and run synchronously on the default
+    settings (the query comes later); otherwise load in the background and take the page's own query."""
+    if preheated():
+        return {"background": False, "query": ""}
+    return {"background": True}
+
+
+def take_visitor_link(app) -> None:
+    """In a preheated kernel, wait for the visitor's request and apply its link (``Dashboard.apply_link``);
+    later model choices then load in the background. Elsewhere nothing to do: the link went in at build."""
+    if not preheated():
+        return
+    from voila.utils import get_query_string
+
+    query = get_query_string() or ""
+    app.background = True
+    app.apply_link(query)
