@@ -84,7 +84,7 @@ class Dashboard:
         self.state = AppState(model_choices=choices, free_model_entry=free, model=name)
         self.state.on_refusal(self.report)
         self.results = Results()
-        self.cache = cache or ActivationCache(disk=disk_store())
+        self.cache = cache if cache is not None else ActivationCache(disk=disk_store())  # an empty cache is falsy
         self.loaded = None
         self.background = background
         self.busy = False
@@ -368,6 +368,18 @@ class Dashboard:
             self.report(
                 f"Text {', '.join(truncated)} is longer than the model's context of {self.loaded.context} tokens: "
                 "only the first tokens are analysed.",
+                kind="notice",
+            )
+        self._drop_failed_disk_store()
+
+    def _drop_failed_disk_store(self) -> None:
+        """A disk store that cannot be written (read-only folder, quota full) is dropped, and said so once."""
+        disk = self.cache.disk
+        if disk is not None and disk.failure:
+            self.cache.disk = None
+            self.report(
+                f"The activation store {disk.folder} cannot be written ({disk.failure}): "
+                "this session keeps activations in memory only.",
                 kind="notice",
             )
 
