@@ -11,7 +11,7 @@ import pytest
 from core.cache import ActivationCache
 from core.diskcache import DiskStore
 from widgets import Dashboard
-from widgets.serving import build_options, preheated
+from widgets.serving import preheated, prepare_kernel
 
 
 def test_a_built_app_takes_a_link_in_one_run_with_its_layer_token_and_lecture(tiny_gpt2_dir):
@@ -48,11 +48,21 @@ def test_a_link_with_a_5000_token_text_is_analysed_up_to_the_context_and_says_so
     assert "longer than the model's context" in app.message.value
 
 
-def test_the_pool_is_recognised_from_voilas_environment(monkeypatch):
+def test_the_pool_is_recognised_from_voilas_environment_and_kernels_take_one_thread(monkeypatch):
+    import torch
+
+    threads = torch.get_num_threads()
+    monkeypatch.setenv("VOILA_BASE_URL", "/")
     monkeypatch.setenv("VOILA_PREHEAT", "True")
-    assert preheated() and build_options() == {"background": False, "query": ""}
-    monkeypatch.setenv("VOILA_PREHEAT", "False")  # a kernel started for one request
-    assert not preheated() and build_options() == {"background": True}
+    try:
+        assert preheated() and prepare_kernel() == {"background": False, "query": ""}
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("VOILA_PREHEAT", "False")  # a kernel started for one request
+        monkeypatch.setenv("MLPREC_TORCH_THREADS", "2")
+        assert not preheated() and prepare_kernel() == {"background": True}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
 
 
 def notices_about_the_store(app) -> int:

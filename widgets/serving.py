@@ -16,9 +16,22 @@ def preheated() -> bool:
     return os.environ.get("VOILA_PREHEAT", "False") == "True"
 
 
-def build_options() -> dict:
-    """Dashboard keyword arguments for this kernel: in a pool, load and run synchronously on the default
-    settings (the query comes later); otherwise load in the background and take the page's own query."""
+def torch_threads() -> int:
+    """Torch's intra-op threads for a kernel served by Voila: MLPREC_TORCH_THREADS, else 1. A server holds
+    more kernels than cores; with several threads each, their threads wait on each other and a forward
+    pass on a busy 2-core machine takes seconds instead of tens of milliseconds."""
+    value = os.environ.get("MLPREC_TORCH_THREADS", "1")
+    return int(value) if value.isdigit() and int(value) > 0 else 1
+
+
+def prepare_kernel() -> dict:
+    """Set this kernel up and return its Dashboard keyword arguments. Served by Voila, torch gets
+    ``torch_threads()`` threads. In a pool: load and run synchronously on the default settings (the
+    query comes later); otherwise: load in the background and take the page's own query."""
+    if "VOILA_BASE_URL" in os.environ:
+        import torch
+
+        torch.set_num_threads(torch_threads())
     if preheated():
         return {"background": False, "query": ""}
     return {"background": True}
