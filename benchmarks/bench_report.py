@@ -79,7 +79,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         c = GPT2Config()
-        model = build_gpt2(Path(folder) / "model", n_layer=c.n_layer, n_embd=c.n_embd, n_head=c.n_head, n_positions=c.n_positions)
+        model = build_gpt2(
+            Path(folder) / "model", n_layer=c.n_layer, n_embd=c.n_embd, n_head=c.n_head, n_positions=c.n_positions
+        )
         tokenizer = AutoTokenizer.from_pretrained(model)
         results = {"machine": machine(model="GPT-2-small shape, random weights (tests/tiny.py)"), "runs": []}
         for n_tokens, modes in ((250, ("sidecar", "inline")), (500, ("sidecar",))):
@@ -98,7 +100,11 @@ def print_table(results: dict) -> None:
             f"{r['tokens_per_text']:>6} {r['cube']:>8} {r['peak_mib']:>9.0f} {r['wall_s']:>7.2f} {analysis:>10} "
             f"{r['json_mb']:>9.1f} {r['sidecar_mb']:>8.1f}"
         )
-    print("load average at start / end:", results["machine"]["load_average_at_start"], results["machine"]["load_average_at_end"])
+    print(
+        "load average at start / end:",
+        results["machine"]["load_average_at_start"],
+        results["machine"]["load_average_at_end"],
+    )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from urllib.parse import urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import ROOT, machine, save  # noqa: E402
-from tests.browser import READY_JS, VIEWPORT, VoilaServer, launch_chromium, leave  # noqa: E402
+from tests.browser import READY_JS, VIEWPORT, VoilaServer, cpu_ticks, launch_chromium, leave  # noqa: E402
 from tests.tiny import CORPUS, build_gpt2  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "serve.json"
@@ -152,15 +152,19 @@ def round_of(browser, model: Path, visitors: int, log_dir: Path) -> dict:
     }
 
 
-def solo(browser, model: Path, pool: bool, log_dir: Path) -> float:
-    """One visitor's linked page: from a warm pool of 1, or from a server without a pool."""
+def solo(browser, model: Path, pool: bool, log_dir: Path) -> tuple[float, float]:
+    """One visitor's linked page, from a warm pool of 1 or from a server without a pool: its time (s) and
+    the CPU seconds the kernels spent on it (less sensitive than the time to what else runs on the machine)."""
     args = ["--preheat_kernel=True", "--pool_size=1"] if pool else []
     with VoilaServer(model, log_dir / f"serve-solo-{'pool' if pool else 'cold'}.log", extra_args=args) as server:
         if pool:
             server.wait_pool_warm(1, timeout_s=600)
+        before = {pid: cpu_ticks(pid) for pid in server.kernel_pids()}
         opened = open_visitors(browser, server.url, [link_of(99)])
         try:
-            return round(page_times(opened)[0], 2)
+            seconds = page_times(opened)[0]
+            ticks = sum(cpu_ticks(pid) - before.get(pid, 0) for pid in server.kernel_pids())
+            return round(seconds, 2), round(ticks / os.sysconf("SC_CLK_TCK"), 2)
         finally:
             close(opened)
 
@@ -176,14 +180,26 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
         c = GPT2Config()
-        model = build_gpt2(Path(folder) / "model", n_layer=c.n_layer, n_embd=c.n_embd, n_head=c.n_head, n_positions=c.n_positions)
+        model = build_gpt2(
+            Path(folder) / "model", n_layer=c.n_layer, n_embd=c.n_embd, n_head=c.n_head, n_positions=c.n_positions
+        )
         browser = launch_chromium(playwright)
         log_dir = ROOT / "test-artifacts"
         results = {"machine": machine(model="GPT-2-small shape, random weights (tests/tiny.py)"), "rounds": []}
         try:
             if not options.no_baseline:
-                warm, cold = solo(browser, model, True, log_dir), solo(browser, model, False, log_dir)
-                results["one_visitor"] = {"warm_pool_s": warm, "no_pool_s": cold, "speed_up": round(cold / warm, 1)}
+                (warm, warm_cpu), (cold, cold_cpu) = (
+                    solo(browser, model, True, log_dir),
+                    solo(browser, model, False, log_dir),
+                )
+                results["one_visitor"] = {
+                    "warm_pool_s": warm,
+                    "no_pool_s": cold,
+                    "speed_up": round(cold / warm, 1),
+                    "warm_pool_kernel_cpu_s": warm_cpu,
+                    "no_pool_kernel_cpu_s": cold_cpu,
+                    "load_average": os.getloadavg(),
+                }
             for visitors in options.visitors:
                 results["rounds"].append(round_of(browser, model, visitors, log_dir))
                 print(results["rounds"][-1], flush=True)
@@ -200,8 +216,13 @@ def main() -> None:
 def print_table(results: dict) -> None:
     if "one_visitor" in results:
         one = results["one_visitor"]
-        print(f"one linked page: warm pool {one['warm_pool_s']} s, no pool {one['no_pool_s']} s ({one['speed_up']}x)")
-    print(f"{'V':>3} {'p50 s':>6} {'p95 s':>6} {'max s':>6} {'PSS MB':>7} {'anon':>6} {'file':>6} {'+MB/visitor':>11} {'load end':>20}")
+        print(
+            f"one linked page: warm pool {one['warm_pool_s']} s ({one['warm_pool_kernel_cpu_s']} kernel CPU s), "
+            f"no pool {one['no_pool_s']} s ({one['no_pool_kernel_cpu_s']} kernel CPU s): {one['speed_up']}x"
+        )
+    print(
+        f"{'V':>3} {'p50 s':>6} {'p95 s':>6} {'max s':>6} {'PSS MB':>7} {'anon':>6} {'file':>6} {'+MB/visitor':>11} {'load end':>20}"
+    )
     for r in results["rounds"]:
         load = ", ".join(f"{x:.1f}" for x in r["load_average"]["end"])
         print(

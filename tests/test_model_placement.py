@@ -14,7 +14,9 @@ from core.texts import DEFAULT_TEXTS
 def same_activations(placed, plain) -> None:
     for hook in ("mlp_out", "mlp_neurons", "resid_post"):
         np.testing.assert_allclose(
-            capture(placed, DEFAULT_TEXTS["A"], hook).vectors, capture(plain, DEFAULT_TEXTS["A"], hook).vectors, atol=1e-6
+            capture(placed, DEFAULT_TEXTS["A"], hook).vectors,
+            capture(plain, DEFAULT_TEXTS["A"], hook).vectors,
+            atol=1e-6,
         )
 
 

@@ -27,7 +27,9 @@ def post_build(tmp_path: Path, **env) -> subprocess.CompletedProcess:
         MLPREC_DISK_CACHE="on",
         **env,
     )
-    return subprocess.run(["bash", str(ROOT / "postBuild")], env=environment, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        ["bash", str(ROOT / "postBuild")], env=environment, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_post_build_offline_says_so_and_succeeds(tmp_path):

@@ -199,7 +199,7 @@ class VoilaServer:
         last, since = None, time.monotonic()
         while time.monotonic() - start < timeout_s:
             pids = self.kernel_pids()
-            ticks = tuple(_cpu_ticks(pid) for pid in pids)
+            ticks = tuple(cpu_ticks(pid) for pid in pids)
             if len(pids) >= size and ticks == last:
                 if time.monotonic() - since >= quiet_s:
                     return time.monotonic() - start
@@ -215,7 +215,7 @@ class VoilaServer:
         self.stop()
 
 
-def _cpu_ticks(pid: int) -> int:
+def cpu_ticks(pid: int) -> int:
     """User + system CPU time of a process in clock ticks (0 when it is gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
