@@ -298,6 +298,15 @@ def read_pair_cosines(field, json_path: str | os.PathLike):
     return cube
 
 
+def with_inline_pairs(report: dict) -> dict:
+    """``report`` with its cube as nested lists whatever its size, for a single-file download (the app's
+    export); a big cube makes a big JSON."""
+    cube = report["pair_cosines"]
+    if not isinstance(cube, np.ndarray):
+        return report
+    return {**report, "pair_cosines": cube.astype(np.float64).tolist()}
+
+
 def pair_cube(report: dict) -> np.ndarray:
     """Part 4's cube of a report (built or read), inline or from its sidecar, as float32 [n_A, n_B, n_C]."""
     return np.asarray(report["pair_cosines"], dtype=np.float32)

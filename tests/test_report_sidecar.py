@@ -15,6 +15,7 @@ from core.report import (
     pair_cosines_field,
     pair_cube,
     read_report,
+    with_inline_pairs,
     write_report,
 )
 from core.texts import DEFAULT_TEXTS
@@ -85,3 +86,11 @@ def test_a_missing_or_mismatched_sidecar_is_named(tiny_gpt2, long_texts, tmp_pat
     (tmp_path / "r.json.pairs.npy").unlink()
     with pytest.raises(ValueError, match="refers to r.json.pairs.npy, which cannot be read"):
         read_report(out)
+
+
+def test_a_single_file_download_keeps_a_big_cube_inline(tiny_gpt2, long_texts):
+    texts, cube = long_texts
+    report = build_report(ReportRequest(model="tiny", layer=LAYER, texts=texts), model=tiny_gpt2)
+    assert isinstance(report["pair_cosines"], np.ndarray)
+    inline = json.loads(json.dumps(with_inline_pairs(report)))
+    np.testing.assert_allclose(np.asarray(inline["pair_cosines"]), cube, atol=1e-6)
