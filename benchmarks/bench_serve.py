@@ -201,7 +201,12 @@ def main() -> None:
                     "load_average": os.getloadavg(),
                 }
             for visitors in options.visitors:
-                results["rounds"].append(round_of(browser, model, visitors, log_dir))
+                try:
+                    results["rounds"].append(round_of(browser, model, visitors, log_dir))
+                except Exception as err:  # a page that never completes is a result too: say so, keep the rest
+                    failed = {"visitors": visitors, "failed": f"{type(err).__name__}: {str(err).splitlines()[0]}"}
+                    results.setdefault("failed_rounds", []).append({**failed, "load_average": os.getloadavg()})
+                    continue
                 print(results["rounds"][-1], flush=True)
         finally:
             browser.close()
