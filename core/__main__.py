@@ -9,7 +9,6 @@ format, byte for byte the same fields as before format 2 existed); ``--format 1|
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -17,7 +16,7 @@ from . import batch
 from .checks import HOOK_POINTS, InputError
 from .gallery import EXAMPLES
 from .models import DEFAULT_MODEL, ModelError
-from .report import ReportRequest, build_report
+from .report import ReportRequest, build_report, write_report
 from .texts import DEFAULT_TEXTS
 
 
@@ -158,8 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         return _fail("out of memory: use shorter texts or a smaller model")
     try:
-        with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(report, out, ensure_ascii=False)
+        write_report(report, args.json)
     except OSError as err:
         return _fail(f"cannot write {args.json}: {err.strerror}")
     return 0

@@ -81,7 +81,8 @@ def capture(model: LoadedModel, text: str, hook: str = "mlp_out") -> TextActivat
     input_ids = torch.as_tensor(ids, device=model.device)[None, :]
     with hooked(model, hook) as store, torch.inference_mode():
         model.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
-    vectors = torch.stack(store).to(device="cpu", dtype=torch.float32).numpy()
+    # With a device_map the layers may sit on several devices: each vector comes to the CPU first.
+    vectors = torch.stack([vector.to(device="cpu", dtype=torch.float32) for vector in store]).numpy()
     return TextActivations(text, hook, ids, labels, special, vectors, n_full, readable)
 
 

@@ -66,6 +66,7 @@ class DiskStore:
     def __init__(self, folder: str | os.PathLike | None = None, max_bytes: int = DISK_BYTES):
         self.folder = Path(folder) if folder is not None else default_folder()
         self.max_bytes = int(max_bytes)
+        self.failure: str | None = None  # why the last write failed (read-only folder, quota full...), if it did
 
     def path(self, model: LoadedModel, text: str, hook: str) -> Path:
         """Where the entry of (model, hook, text) lives: the sha256 of the three, as hex."""
@@ -126,6 +127,7 @@ class DiskStore:
             if temp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
+            self.failure = f"{type(err).__name__}: {err}"
             _warn(f"Could not store activations in {self.folder} ({err}).")
             return
         self.evict()

@@ -198,8 +198,16 @@ def load_model(
     device: str = "auto",
     dtype: torch.dtype = torch.float32,
     progress: Progress | None = None,
+    device_map: str | dict | None = None,
+    offload_folder: str | None = None,
 ) -> LoadedModel:
-    """Load ``name`` (hub id or folder) in eval mode on ``device``; raise ModelError if unusable."""
+    """Load ``name`` (hub id or folder) in eval mode on ``device``; raise ModelError if unusable.
+
+    ``device_map`` (e.g. ``"auto"``) hands placement to accelerate instead: a model too big for one GPU
+    is spread over the GPUs, the CPU and (with ``offload_folder``) the disk; ``device`` is then ignored and
+    the inputs go where the embeddings are. On the CPU, float32 safetensors weights stay a memory map of the file (transformers
+    does not copy them), so kernels serving the same model share its pages.
+    """
     from transformers import AutoConfig, AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -233,14 +241,23 @@ def load_model(
     hf_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
-        model = AutoModel.from_pretrained(folder, dtype=dtype, use_safetensors=True, trust_remote_code=False)
+        placement = {} if device_map is None else {"device_map": device_map, "offload_folder": offload_folder}
+        model = AutoModel.from_pretrained(
+            folder, dtype=dtype, use_safetensors=True, trust_remote_code=False, **placement
+        )
+    except ImportError as err:
+        raise ModelError(f"device_map needs the accelerate package ({_first_line(err)}).") from None
     except (ValueError, OSError, KeyError, RuntimeError) as err:
         raise ModelError(f"'{name}' could not be loaded ({_first_line(err)}).") from None
     finally:
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
-    model = model.to(target).eval()
+    if device_map is None:
+        model = model.to(target)
+    else:
+        target = model.get_input_embeddings().weight.device
+    model = model.eval()
     n_layers = len(model.get_submodule(adapter.blocks))
     return LoadedModel(
         name=name,

@@ -40,6 +40,15 @@ Format 2 with ``--vocab K`` also has the vocabulary reading of the target (core.
 ``read_report`` reads either format and returns the format-2 shape (a format-1 report gets "center":
 false and null "token", "top_k" and "baselines"; its "format" stays 1; "vocab" and "steer" are there only
 when the report has them).
+
+Big reports (both formats): "pair_cosines" (Part 4's cube, n_A x n_B x n_C) stays inline as nested lists
+when it has at most INLINE_PAIR_LIMIT (1,000,000) cells; above that ``write_report`` saves it beside the
+JSON as ``<json name>.pairs.npy`` (numpy .npy, float32, C order, shape [n_A, n_B, n_C]) and the field is
+
+    "pair_cosines": {"npy": "<json name>.pairs.npy", "shape": [n_A, n_B, n_C], "dtype": "float32"}
+
+(the file name is relative to the JSON's folder). ``read_report`` follows the reference and returns the
+cube as a read-only memory-mapped float32 array; ``pair_cube(report)`` gives the float32 array either way.
 """
 
 from __future__ import annotations
@@ -176,7 +185,7 @@ def bench_report(bench: Workbench, request: ReportRequest) -> dict:
             {"layer": index, "token": int(token), "cosine": float(cosine)}
             for index, (token, cosine) in enumerate(zip(tokens, cosines, strict=True))
         ],
-        "pair_cosines": pairs.astype(np.float64).tolist(),
+        "pair_cosines": pair_cosines_field(pairs),
         "max_pair_cosines": max_pairs.tolist(),
         "best_pairs": best_pairs.tolist(),
         "timings_s": {"load": 0.0, "forward": 0.0, "analysis": done - start},
@@ -253,7 +262,84 @@ def read_report(path: str | os.PathLike) -> dict:
         report = json.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(f"{os.fspath(path)} is not a report: not valid JSON ({err}).") from None
-    return parse_report(report, os.fspath(path))
+    report = parse_report(report, os.fspath(path))
+    report["pair_cosines"] = read_pair_cosines(report["pair_cosines"], path)
+    return report
+
+
+# --- big reports: Part 4's cube beside the JSON ---------------------------------------------------------
+
+INLINE_PAIR_LIMIT = 1_000_000  # cells of Part 4's cube kept inline in the JSON; larger cubes go to a sidecar
+SIDECAR_SUFFIX = ".pairs.npy"
+
+
+def pair_cosines_field(cube: np.ndarray) -> list | np.ndarray:
+    """The report's "pair_cosines" before writing: nested float lists up to INLINE_PAIR_LIMIT cells, else the
+    float32 cube itself [n_A, n_B, n_C] (``write_report`` puts it in the sidecar)."""
+    if cube.size <= INLINE_PAIR_LIMIT:
+        return cube.astype(np.float64).tolist()
+    return np.ascontiguousarray(cube, dtype=np.float32)
+
+
+def sidecar_path(json_path: str | os.PathLike) -> str:
+    """Where the cube of the report at ``json_path`` goes: ``<json name>.pairs.npy`` in the same folder."""
+    return os.fspath(json_path) + SIDECAR_SUFFIX
+
+
+def save_sidecar(report: dict, json_path: str | os.PathLike) -> dict:
+    """``report`` ready for ``json.dump`` at ``json_path``: a cube held as an array is saved to the sidecar and
+    replaced by its reference (module docstring); an inline cube leaves the report as it is. For one report
+    or one line of a batch; a stale sidecar of an inline report is removed."""
+    cube = report["pair_cosines"]
+    path = sidecar_path(json_path)
+    if not isinstance(cube, np.ndarray):
+        if os.path.exists(path):
+            os.remove(path)
+        return report
+    np.save(path, cube, allow_pickle=False)
+    reference = {"npy": os.path.basename(path), "shape": list(cube.shape), "dtype": "float32"}
+    return {**report, "pair_cosines": reference}
+
+
+def write_report(report: dict, json_path: str | os.PathLike) -> None:
+    """Write ``report`` as JSON to ``json_path`` (UTF-8), its cube to the sidecar when it is too big to inline."""
+    with open(json_path, "w", encoding="utf-8") as out:
+        json.dump(save_sidecar(report, json_path), out, ensure_ascii=False)
+
+
+def read_pair_cosines(field, json_path: str | os.PathLike):
+    """The "pair_cosines" of the report at ``json_path``: inline lists as they are, a sidecar reference as the
+    memory-mapped float32 cube; ValueError when the sidecar is missing or does not match its reference."""
+    if not isinstance(field, dict):
+        return field
+    name, shape = field.get("npy"), field.get("shape")
+    if not isinstance(name, str) or os.path.basename(name) != name or field.get("dtype") != "float32":
+        raise ValueError(f"{os.fspath(json_path)} has a pair_cosines reference this version cannot read: {field!r}.")
+    path = os.path.join(os.path.dirname(os.path.abspath(json_path)), name)
+    try:
+        cube = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{os.fspath(json_path)} refers to {name}, which cannot be read ({err}).") from None
+    if cube.dtype != np.float32 or list(cube.shape) != list(shape or []):
+        raise ValueError(
+            f"{name} holds {cube.dtype} {list(cube.shape)}, not the float32 {shape} that {os.fspath(json_path)} names."
+        )
+    return cube
+
+
+def with_inline_pairs(report: dict) -> dict:
+    """``report`` with its cube as nested lists whatever its size, for a single-file download (the app's
+    export); a big cube makes a big JSON."""
+    cube = report["pair_cosines"]
+    if not isinstance(cube, np.ndarray):
+        return report
+    return {**report, "pair_cosines": cube.astype(np.float64).tolist()}
+
+
+def pair_cube(report: dict) -> np.ndarray:
+    """Part 4's cube of a report (built or read), inline or from its sidecar, as float32 [n_A, n_B, n_C]."""
+    return np.asarray(report["pair_cosines"], dtype=np.float32)
+
 
 
 # --- vocabulary projection and steering (format 2, --vocab / --steer) ----------------------------

@@ -72,7 +72,7 @@ class Dashboard:
         self.session = Session(
             state,
             self.messages,
-            cache=cache or ActivationCache(disk=disk_store()),
+            cache=cache if cache is not None else ActivationCache(disk=disk_store()),  # an empty cache is falsy
             background=served() if background is None else background,
         )
         tell = self.messages.tell
@@ -95,9 +95,9 @@ class Dashboard:
         self.widget.add_class("mlprec-app")
         with self.session.transaction():  # the link's settings and the first load: one run
             self.session.request(["model"])
-            settings = self.apply_link(page_query(query))
-        if lecture or settings.get("lecture"):
-            self.start_lecture(settings.get("step", 1))
+            self.apply_link(page_query(query))
+        if lecture and self.lecture is None:
+            self.start_lecture()
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
@@ -124,6 +124,8 @@ class Dashboard:
                         problems.append(str(err))
             wanted = {key: settings[key] for key in ("layer", "token") if key in settings}
             self.session.request(wanted=wanted, notes=problems)
+        if settings.get("lecture"):
+            self.start_lecture(settings.get("step", 1))
         return settings
 
     def _show_link(self) -> None:

@@ -17,7 +17,7 @@ import zipfile
 
 from ipywidgets import HTML, Accordion, Button, Dropdown, HBox, Layout, VBox
 
-from core.report import ReportRequest, bench_report
+from core.report import ReportRequest, bench_report, with_inline_pairs
 from core.texts import TEXT_NAMES
 
 from .views.vocab import vocab_tables
@@ -103,7 +103,7 @@ def report_json(bench, state) -> str:
         center=bench.center,
         token=state.token,
     )
-    return json.dumps(bench_report(bench, request), ensure_ascii=False)
+    return json.dumps(with_inline_pairs(bench_report(bench, request)), ensure_ascii=False)
 
 
 def _link(name: str, mime: str, data: bytes, text: str, css: str) -> str:

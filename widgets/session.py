@@ -281,11 +281,22 @@ class Session:
             self.messages.ready(self.feed.frame.bench)
             return None
         forward, from_disk = self.cache.forward_passes - passes, self.cache.disk_hits - disk_hits
+        self._drop_failed_disk_store()
         self.messages.ready(
             bench,
             f" · ran in {time.perf_counter() - start:.2f} s ({forward} forward passes, {from_disk} texts from the disk cache)",
         )
         return bench
+
+    def _drop_failed_disk_store(self) -> None:
+        """A disk store that cannot be written (read-only folder, quota full) is dropped, and said so once."""
+        disk = self.cache.disk
+        if disk is not None and disk.failure:
+            self.cache.disk = None
+            self._notes.append(
+                f"The activation store {disk.folder} cannot be written ({disk.failure}): "
+                "this session keeps activations in memory only."
+            )
 
     def _publish_compared(self, bench: Workbench | None) -> None:
         compared = None

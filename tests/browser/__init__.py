@@ -66,6 +66,7 @@ class VoilaServer:
         startup_timeout: float = 60.0,
         cull_idle_s: int = 60,
         extra_env: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
     ):
         self.model = str(model)
         self.log_path = Path(log_path)
@@ -73,6 +74,7 @@ class VoilaServer:
         self.startup_timeout = startup_timeout
         self.cull_idle_s = cull_idle_s
         self.extra_env = extra_env or {}
+        self.extra_args = list(extra_args or [])
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
         self._log = None
@@ -109,6 +111,7 @@ class VoilaServer:
         ]
         if self.theme:
             command.append(f"--theme={self.theme}")
+        command += self.extra_args
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop)
         self._log.write("$ " + " ".join(command) + "\n")
@@ -174,11 +177,51 @@ class VoilaServer:
             self._log.close()
             self._log = None
 
+    def kernel_pids(self) -> list[int]:
+        """Process ids of the kernels this server started (its children running ipykernel)."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                status = (entry / "status").read_text()
+                parent = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:"))
+                if parent == self.process.pid and "ipykernel" in (entry / "cmdline").read_text():
+                    pids.append(int(entry.name))
+            except (OSError, StopIteration):
+                continue
+        return sorted(pids)
+
+    def wait_pool_warm(self, size: int, timeout_s: float = 300.0, quiet_s: float = 1.5) -> float:
+        """Wait until ``size`` preheated kernels exist and have finished their notebooks up to the visitor's link
+        (they then wait on a socket: no CPU time for ``quiet_s`` seconds); returns the seconds waited."""
+        start = time.monotonic()
+        last, since = None, time.monotonic()
+        while time.monotonic() - start < timeout_s:
+            pids = self.kernel_pids()
+            ticks = tuple(cpu_ticks(pid) for pid in pids)
+            if len(pids) >= size and ticks == last:
+                if time.monotonic() - since >= quiet_s:
+                    return time.monotonic() - start
+            else:
+                last, since = ticks, time.monotonic()
+            time.sleep(0.25)
+        raise RuntimeError(f"the pool of {size} kernels was not warm within {timeout_s:.0f} s:\n{self.log_tail()}")
+
     def __enter__(self) -> VoilaServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def cpu_ticks(pid: int) -> int:
+    """User + system CPU time of a process in clock ticks (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
 
 
 def launch_chromium(playwright, **kwargs):

@@ -18,18 +18,13 @@ VISITORS = 4
 def kernel_memory_mb(server: VoilaServer) -> dict[int, float]:
     """Resident memory (MB) of each kernel the server started (its child processes running ipykernel)."""
     out = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in server.kernel_pids():
         try:
-            status = (entry / "status").read_text()
-            parent = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:"))
-            if parent != server.process.pid or "ipykernel" not in (entry / "cmdline").read_text():
-                continue
-        except (OSError, StopIteration):
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
             continue
         rss_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-        out[int(entry.name)] = rss_kb / 1024
+        out[pid] = rss_kb / 1024
     return out
 
 

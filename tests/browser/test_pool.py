@@ -1,0 +1,110 @@
+"""A preheated pool: pages are built before their visitors arrive and still take each visitor's link."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.browser import VIEWPORT, VoilaServer, leave, wait_ready
+from tests.browser.test_load import set_layer, shows_layer
+
+pytestmark = pytest.mark.browser
+
+POOL = 2
+
+
+@pytest.fixture(scope="module")
+def pool_server(tiny_gpt2_dir, artifacts):
+    """``voila dashboard.ipynb --preheat_kernel=True --pool_size=2`` on the tiny GPT-2, its pool warm."""
+    server = VoilaServer(
+        tiny_gpt2_dir,
+        artifacts / "voila-pool-server.log",
+        extra_args=["--preheat_kernel=True", f"--pool_size={POOL}"],
+    )
+    server.start()
+    try:
+        server.wait_pool_warm(POOL)
+        yield server
+    finally:
+        server.stop()
+
+
+def pooled_pages(server) -> int:
+    """How many pages the server has served from its pool so far (Voila logs each)."""
+    return server.log_tail(10**8).count("Using pre-heated kernel")
+
+
+def open_link(browser, url: str):
+    context = browser.new_context(viewport=dict(VIEWPORT))
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+    return context, page
+
+
+def close(context, page) -> None:
+    leave(page)
+    context.close()
+
+
+def text_c(page) -> str:
+    return page.locator(".mlprec-text-c textarea").input_value()
+
+
+def test_a_warm_pool_serves_a_linked_page_at_the_links_layer_and_text(browser, pool_server):
+    link = {"layer": 2, "text_c": "Of shoes and ships and sealing-wax, of cabbages and kings."}
+    served = pooled_pages(pool_server)
+    context, page = open_link(browser, pool_server.url + "?" + urlencode(link))
+    try:
+        wait_ready(page)
+        assert pooled_pages(pool_server) == served + 1
+        assert text_c(page) == link["text_c"]
+        assert page.locator(".mlprec-layer .widget-readout").inner_text().strip() == "2"
+        page.wait_for_function("() => document.querySelector('.mlprec-count-c').innerText.includes('analysed')")
+        assert shows_layer(page, 2)
+        assert page.locator(".mlprec-message .mlprec-error").count() == 0
+    finally:
+        close(context, page)
+
+
+def test_a_lecture_link_opens_lecture_mode_at_its_step_from_the_pool(browser, pool_server):
+    pool_server.wait_pool_warm(POOL)
+    context, page = open_link(browser, pool_server.url + "?lecture=1&step=3&layer=1")
+    try:
+        wait_ready(page)
+        page.wait_for_function(
+            "() => document.querySelector('.mlprec-lecture-caption')?.innerText.includes('Step 3 of 5')"
+        )
+        visible = page.evaluate(
+            "() => [...document.querySelectorAll('.mlprec-section')].map(s => s.offsetParent !== null)"
+        )
+        assert visible == [False, False, True, False, False]
+        assert page.locator(".mlprec-layer .widget-readout").inner_text().strip() == "1"
+    finally:
+        close(context, page)
+
+
+def test_two_visitors_from_the_pool_keep_their_own_settings(browser, pool_server):
+    pool_server.wait_pool_warm(POOL)
+    links = [
+        {"layer": 1, "text_c": "He said, I look for butterflies that sleep among the wheat."},
+        {"layer": 3, "text_c": "I make them into mutton-pies, and sell them in the street."},
+    ]
+    served = pooled_pages(pool_server)
+    visitors = [open_link(browser, pool_server.url + "?" + urlencode(link)) for link in links]
+    try:
+        assert pooled_pages(pool_server) == served + 2
+        for (_, page), link in zip(visitors, links, strict=True):
+            wait_ready(page)
+            assert text_c(page) == link["text_c"]
+            assert shows_layer(page, link["layer"])
+        first, second = visitors[0][1], visitors[1][1]
+        set_layer(first, 2)
+        first.wait_for_function("() => document.querySelector('.mlprec-layer .widget-readout').innerText.trim() == '2'")
+        first.wait_for_timeout(500)
+        assert second.locator(".mlprec-layer .widget-readout").inner_text().strip() == "3"
+        assert shows_layer(second, 3) and text_c(second) == links[1]["text_c"]
+    finally:
+        for context, page in visitors:
+            close(context, page)

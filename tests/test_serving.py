@@ -1,0 +1,97 @@
+"""A page built before its visitor arrives: the link applied as one run, and the server's faults handled."""
+
+from __future__ import annotations
+
+import resource
+import signal
+from urllib.parse import urlencode
+
+import pytest
+
+from core.cache import ActivationCache
+from core.diskcache import DiskStore
+from widgets import Dashboard
+from widgets.serving import preheated, prepare_kernel
+
+
+def test_a_built_app_takes_a_link_in_one_run_with_its_layer_token_and_lecture(tiny_gpt2_dir):
+    app = Dashboard(model=str(tiny_gpt2_dir), query="")
+    passes = app.session.cache.forward_passes
+    versions = app.session.frames
+    link = {"text_a": "I saw an aged aged man.", "text_c": "Of shoes and ships and sealing-wax.", "layer": 2}
+    app.apply_link(urlencode({**link, "token": 1, "alpha": 0.5, "lecture": 1, "step": 4}))
+    state = app.state
+    assert (state.text_a, state.text_c, state.layer, state.token, state.alpha) == (*link.values(), 1, 0.5)
+    assert app.session.cache.forward_passes == passes + 2  # the two new texts, once each
+    assert app.session.frames == versions + 1  # one run published
+    assert "at layer 2" in app.views["target"].similarity_figure.title
+    assert app.lecture is not None and app.lecture.step == 4
+    assert app.messages.area.value == ""
+
+
+def test_a_links_refusals_come_in_one_message_and_the_rest_applies(tiny_gpt2_dir, monkeypatch):
+    monkeypatch.setenv("VOILA_BASE_URL", "/")  # served by Voila: only the operator's models are offered
+    app = Dashboard(model=str(tiny_gpt2_dir), query="")
+    app.apply_link("layer=99&hook=evil&model=someone%2Fhuge&text_b=Kings+and+cabbages.")
+    assert app.state.text_b == "Kings and cabbages." and app.state.model == str(tiny_gpt2_dir)
+    for fragment in ("out of range", "Unknown hook point", "not offered"):
+        assert fragment in app.messages.area.value
+
+
+def test_a_link_with_a_5000_token_text_is_analysed_up_to_the_context_and_says_so(tiny_gpt2_dir):
+    app = Dashboard(model=str(tiny_gpt2_dir), query="")
+    long_c = " ".join(f"w{k % 97}" for k in range(2500))  # ~5,000 tokens of the tiny BPE, under 20,000 characters
+    assert len(app.session.loaded.tokenizer(long_c)["input_ids"]) >= 5000
+    app.apply_link(urlencode({"text_c": long_c, "layer": 1}))
+    assert app.state.text_c == long_c and app.state.layer == 1
+    assert app.state.n_tokens == app.session.loaded.context - 1  # every token the model can take, the first skipped
+    assert "longer than the model's context" in app.messages.area.value
+
+
+def test_the_pool_is_recognised_from_voilas_environment_and_kernels_take_one_thread(monkeypatch):
+    import torch
+
+    threads = torch.get_num_threads()
+    monkeypatch.setenv("VOILA_BASE_URL", "/")
+    monkeypatch.setenv("VOILA_PREHEAT", "True")
+    try:
+        assert preheated() and prepare_kernel() == {"background": False, "query": ""}
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("VOILA_PREHEAT", "False")  # a kernel started for one request
+        monkeypatch.setenv("MLPREC_TORCH_THREADS", "2")
+        assert not preheated() and prepare_kernel() == {"background": True}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
+def notices_about_the_store(app) -> int:
+    return app.messages.area.value.count("activation store")
+
+
+def test_a_read_only_cache_folder_leaves_the_app_working_without_the_store_said_once(tiny_gpt2_dir):
+    store = DiskStore("/proc/mlprec-activations")  # not writable, even by root
+    with pytest.warns(UserWarning, match="Could not store activations"):
+        app = Dashboard(model=str(tiny_gpt2_dir), cache=ActivationCache(disk=store))
+    assert app.session.cache.disk is None and notices_about_the_store(app) == 1
+    assert "memory only" in app.messages.area.value and app.session.feed.frame.bench is not None
+    app.controls.texts["C"].value = "Of cabbages and kings."
+    app.run()
+    assert app.state.text_c == "Of cabbages and kings." and notices_about_the_store(app) == 0
+
+
+def test_a_full_quota_drops_the_store_once_and_keeps_the_results(tiny_gpt2_dir, tmp_path):
+    app = Dashboard(model=str(tiny_gpt2_dir), cache=ActivationCache(disk=DiskStore(tmp_path)))
+    assert app.session.cache.disk is not None and app.messages.area.value == ""
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, limits[1]))  # this process may write files of 1 KiB
+    try:
+        with pytest.warns(UserWarning, match="Could not store activations"):
+            app.state.text_c = "He said, I look for butterflies that sleep among the wheat."
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)
+    assert app.session.cache.disk is None and notices_about_the_store(app) == 1
+    assert "File too large" in app.messages.area.value
+    assert app.session.feed.frame.bench.labels("C")[:2] == [" said", ","] and app.session.cache.forward_passes == 4
