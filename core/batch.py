@@ -4,7 +4,8 @@ Input: one JSON object a line, ``{"text_a": str, "text_b": str, "text_c": str}``
 (int), ``"alpha"`` (number) and ``"seed"`` (int >= 0) overriding the command's options for that line; blank
 lines are skipped. Output: one JSON object a line, in input order: that triple's report (core/report.py;
 format 2 when any of --top-k, --permutations, --seed, --center is given or the line has a seed, else format 1)
-with ``"line": N`` (1-based line number in the input), or ``{"line": N, "error": "one sentence"}`` for a
+with ``"line": N`` (1-based line number in the input; a Part 4 cube of more than a million cells is written
+beside the output as ``<OUT>.line<N>.pairs.npy`` and referenced as in a single report), or ``{"line": N, "error": "one sentence"}`` for a
 line that cannot be used; the batch goes on. A progress bar goes to stderr. Exit status 2 with ``error: ...``
 when the input is missing or unreadable, the output cannot be written, the model cannot be loaded, or no line
 of the input is JSON.
@@ -20,7 +21,7 @@ from dataclasses import replace
 
 from .checks import HOOK_POINTS, TextError, check_alpha
 from .models import DEFAULT_MODEL, ModelError, load_model
-from .report import ReportRequest, build_report
+from .report import ReportRequest, build_report, save_sidecar
 
 TEXT_FIELDS = {"text_a": "A", "text_b": "B", "text_c": "C"}
 LINE_OPTIONS = ("layer", "alpha", "seed")
@@ -150,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
             for done, (number, text) in enumerate(lines, 1):
                 try:
                     report = build_report(line_request(base, text), model=model)
-                    row = {"line": number, **report}
+                    row = {"line": number, **save_sidecar(report, f"{args.output}.line{number}")}
                 except (TextError, ValueError, IndexError) as err:
                     row = {"line": number, "error": str(err)}
                     errors += 1

@@ -94,3 +94,18 @@ def test_a_single_file_download_keeps_a_big_cube_inline(tiny_gpt2, long_texts):
     assert isinstance(report["pair_cosines"], np.ndarray)
     inline = json.loads(json.dumps(with_inline_pairs(report)))
     np.testing.assert_allclose(np.asarray(inline["pair_cosines"]), cube, atol=1e-6)
+
+
+def test_a_batch_line_with_a_big_cube_writes_its_own_sidecar(tiny_gpt2_dir, long_texts, tmp_path, capsys):
+    from core.__main__ import main
+
+    texts, cube = long_texts
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    line = {"text_a": texts["A"], "text_b": texts["B"], "text_c": texts["C"], "layer": LAYER}
+    source.write_text(json.dumps({**line, "text_c": "Small."}) + "\n" + json.dumps(line) + "\n", encoding="utf-8")
+    assert main(["batch", "--model", str(tiny_gpt2_dir), "--input", str(source), "--output", str(out)]) == 0
+    small, big = (json.loads(row) for row in out.read_text(encoding="utf-8").splitlines())
+    assert isinstance(small["pair_cosines"], list)  # inline, as in a single report
+    assert big["pair_cosines"] == {"npy": "out.jsonl.line2.pairs.npy", "shape": list(cube.shape), "dtype": "float32"}
+    np.testing.assert_allclose(np.load(tmp_path / "out.jsonl.line2.pairs.npy"), cube, atol=1e-6)
+    assert "2/2 lines, 0 errors" in capsys.readouterr().err

@@ -31,7 +31,7 @@ def test_a_built_app_takes_a_link_in_one_run_with_its_layer_token_and_lecture(ti
 
 def test_a_links_refusals_come_in_one_message_and_the_rest_applies(tiny_gpt2_dir, monkeypatch):
     monkeypatch.setenv("VOILA_BASE_URL", "/")  # served by Voila: only the operator's models are offered
-    app = Dashboard(model=str(tiny_gpt2_dir), query="")
+    app = Dashboard(model=str(tiny_gpt2_dir), query="", background=False)
     app.apply_link("layer=99&hook=evil&model=someone%2Fhuge&text_b=Kings+and+cabbages.")
     assert app.state.text_b == "Kings and cabbages." and app.state.model == str(tiny_gpt2_dir)
     for fragment in ("out of range", "Unknown hook point", "not offered"):
@@ -59,7 +59,7 @@ def test_the_pool_is_recognised_from_voilas_environment_and_kernels_take_one_thr
         assert torch.get_num_threads() == 1
         monkeypatch.setenv("VOILA_PREHEAT", "False")  # a kernel started for one request
         monkeypatch.setenv("MLPREC_TORCH_THREADS", "2")
-        assert not preheated() and prepare_kernel() == {"background": True}
+        assert not preheated() and prepare_kernel() == {}  # Dashboard() then loads in the background, served
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
@@ -75,8 +75,7 @@ def test_a_read_only_cache_folder_leaves_the_app_working_without_the_store_said_
         app = Dashboard(model=str(tiny_gpt2_dir), cache=ActivationCache(disk=store))
     assert app.session.cache.disk is None and notices_about_the_store(app) == 1
     assert "memory only" in app.messages.area.value and app.session.feed.frame.bench is not None
-    app.controls.texts["C"].value = "Of cabbages and kings."
-    app.run()
+    app.controls.texts["C"].value = "Of cabbages and kings."  # the next run: no store, nothing more to say
     assert app.state.text_c == "Of cabbages and kings." and notices_about_the_store(app) == 0
 
 
