@@ -82,7 +82,7 @@ def test_nothing_is_computed_for_the_panel_until_a_button_is_pressed(app, monkey
     import widgets.export
 
     computed = []
-    monkeypatch.setattr(widgets.export, "bench_report", lambda *args: computed.append(args) or {})
+    monkeypatch.setattr(widgets.export, "bench_report", lambda *args: computed.append(args) or {"pair_cosines": []})
     for layer in (1, 0, 3):
         app.state.layer = layer  # the panel is open: still nothing computed
     assert computed == [] and app.exports.links.value == ""

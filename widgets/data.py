@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.analysis import best_pair
+from core.geometry import GeometryFits
 from core.texts import TEXT_NAMES
 from core.workbench import Workbench
 
@@ -183,4 +184,27 @@ def figure_data(bench: Workbench, layer: int, token: int, alpha: float) -> dict[
         "Part 3 · recommendations by layer": layers_table(bench, alpha, layer),
         **pairs_tables(bench, layer, token, alpha),
         "Part 5 · max similarity by layer and token": sweep_table(bench, alpha, layer, token),
+        "Geometry · A → B → target (PCA)": geometry_table(bench, layer, alpha, token),
     }
+
+
+def geometry_table(bench: Workbench, layer: int, alpha: float, token: int) -> Table:
+    """The geometry view: PC1 and PC2 of every analysed token of A, B and C, then mean A, mean B and the
+    target, [n_A + n_B + n_C + 3, 2]; the "text" annotation says which text (or "mean") each row is."""
+    fit = GeometryFits(bench).at(layer, alpha)
+    names = ["mean A", "mean B", "target"]
+    rows = [label for name in TEXT_NAMES for label in bench.labels(name)] + names
+    texts = [name for name in TEXT_NAMES for _ in bench.labels(name)] + ["mean"] * len(names)
+    values = np.vstack([*(fit.points[name] for name in TEXT_NAMES), fit.means])
+    explained = ", ".join(f"{share * 100:.1f}%" for share in fit.explained)
+    return Table(
+        f"Geometry at layer {layer} (PCA, explained variance {explained})",
+        values,
+        rows,
+        ["PC1", "PC2"],
+        "Token",
+        "Component",
+        "Coordinate",
+        annotations={"text": texts},
+        marks={"selected_c_row": len(bench.labels("A")) + len(bench.labels("B")) + token},
+    )

@@ -8,7 +8,7 @@ import bqplot as bq
 import numpy as np
 from ipywidgets import HTML, HBox, Layout
 
-from ..figures import HeatmapFigure, dots, percentile_limits
+from ..figures import INK, HeatmapFigure, dots, percentile_limits
 from ..tables import LEVEL, null_line, p_pair
 from .base import View
 
@@ -40,7 +40,7 @@ class SweepView(View):
             self.heatmap.rows,
             size=36,
             fill="white",
-            ring="black",
+            ring=INK,
             visible=False,
             tooltip=bq.Tooltip(fields=["y", "x", "name"], labels=["Layer", "Token", "Chance"]),
             names_unique=False,
@@ -51,7 +51,7 @@ class SweepView(View):
         self.chance = HTML()
         self.chance.add_class("mlprec-chance-part5")
         self._tests, self._dots = None, []  # the Part 5 test on screen and the (layer, token) of each dot
-        self.table = HTML(layout=Layout(min_width="260px", max_height="420px", overflow="auto"))
+        self.table = HTML(layout=Layout(flex="0 0 440px", max_height="420px", overflow="auto"))  # a fixed width: the heatmap is laid out once
         self.table.add_class("mlprec-pairs-table")
         box = HBox([self.heatmap.widget, self.table], layout=Layout(width="100%", flex_flow="row wrap"))
         self.heatmap.widget.layout.flex = "1 1 520px"
@@ -74,7 +74,7 @@ class SweepView(View):
         index = event.get("data", {}).get("index")
         if index is not None and self.bench is not None:
             layer, token = self._dots[int(index)]
-            with self.state.hold_trait_notifications():
+            with self.feed.transaction():  # one action: one frame
                 self.state.layer, self.state.token = layer, token
 
     def _mark_beaten(self) -> None:
