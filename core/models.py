@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from torch import nn
 from .checks import check_hook
 
 DEFAULT_MODEL = "gpt2"
+_LOADING = threading.Lock()
 
 
 # Files fetched from the hub: configuration, tokenizer and safetensors weights only.
@@ -208,6 +210,11 @@ def load_model(
     the inputs go where the embeddings are. On the CPU, float32 safetensors weights stay a memory map of the file (transformers
     does not copy them), so kernels serving the same model share its pages.
     """
+    with _LOADING:  # transformers keeps global state while it loads: one load at a time in a process
+        return _load_model(name, device, dtype, progress, device_map, offload_folder)
+
+
+def _load_model(name, device, dtype, progress, device_map, offload_folder) -> LoadedModel:
     from transformers import AutoConfig, AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 

@@ -32,7 +32,7 @@ def test_served_by_voila_the_model_picker_offers_only_the_operators_list(tiny_gp
 def test_the_operator_can_allow_free_entry_and_jupyterlab_always_has_it(tiny_gpt2_dir, monkeypatch):
     monkeypatch.setenv("VOILA_BASE_URL", "/")
     monkeypatch.setenv("MLPREC_ALLOW_ANY_MODEL", "1")
-    assert isinstance(Dashboard(model=str(tiny_gpt2_dir)).controls.model, Combobox)
+    assert isinstance(Dashboard(model=str(tiny_gpt2_dir), background=False).controls.model, Combobox)
     monkeypatch.delenv("VOILA_BASE_URL")
     monkeypatch.delenv("MLPREC_ALLOW_ANY_MODEL")
     assert isinstance(Dashboard(model=str(tiny_gpt2_dir)).controls.model, Combobox)
