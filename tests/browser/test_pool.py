@@ -70,13 +70,13 @@ def test_a_warm_pool_serves_a_linked_page_at_the_links_layer_and_text(browser, p
 
 def test_a_lecture_link_opens_lecture_mode_at_its_step_from_the_pool(browser, pool_server):
     pool_server.wait_pool_warm(POOL)
-    context, page = open_link(browser, pool_server.url + "?lecture=1&step=3&layer=1")
+    context, page = open_link(browser, pool_server.url + "?lecture=1&step=4&layer=1")
     try:
         wait_ready(page)
         page.wait_for_function(
-            "() => document.querySelector('.mlprec-lecture-caption')?.innerText.includes('Step 3 of 5')"
+            "() => document.querySelector('.mlprec-lecture-caption')?.innerText.includes('Step 4 of 9')"
         )
-        visible = page.evaluate(
+        visible = page.evaluate(  # step 4 is Part 3 (the vocabulary panel beside Part 2 is step 3)
             "() => [...document.querySelectorAll('.mlprec-section')].map(s => s.offsetParent !== null)"
         )
         assert visible == [False, False, True, False, False]
