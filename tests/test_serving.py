@@ -11,7 +11,7 @@ import pytest
 from core.cache import ActivationCache
 from core.diskcache import DiskStore
 from widgets import Dashboard
-from widgets.serving import preheated, prepare_kernel
+from widgets.serving import preheated, prepare_kernel, take_visitor_link
 
 
 def test_a_built_app_takes_a_link_in_one_run_with_its_layer_token_and_lecture(tiny_gpt2_dir):
@@ -59,7 +59,7 @@ def test_the_pool_is_recognised_from_voilas_environment_and_kernels_take_one_thr
         assert torch.get_num_threads() == 1
         monkeypatch.setenv("VOILA_PREHEAT", "False")  # a kernel started for one request
         monkeypatch.setenv("MLPREC_TORCH_THREADS", "2")
-        assert not preheated() and prepare_kernel() == {}  # Dashboard() then loads in the background, served
+        assert not preheated() and prepare_kernel() == {"background": False}  # the first build in the foreground
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
@@ -94,3 +94,21 @@ def test_a_full_quota_drops_the_store_once_and_keeps_the_results(tiny_gpt2_dir, 
     assert app.session.cache.disk is None and notices_about_the_store(app) == 1
     assert "File too large" in app.messages.area.value
     assert app.session.feed.frame.bench.labels("C")[:2] == [" said", ","] and app.session.cache.forward_passes == 4
+
+
+def test_a_served_page_is_built_before_the_browser_asks_and_later_loads_go_to_the_background(tiny_gpt2_dir, monkeypatch):
+    """Widgets changed by a thread while the browser fetches their states can lose an update (a page stuck
+    on "Loading…"): served, the first build is done when the notebook's cell returns."""
+    monkeypatch.setenv("VOILA_BASE_URL", "/")
+    monkeypatch.delenv("VOILA_PREHEAT", raising=False)
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        app = Dashboard(model=str(tiny_gpt2_dir), query="", **prepare_kernel())
+    finally:
+        torch.set_num_threads(threads)
+    assert app.session.frames == 1 and app.session.feed.frame.bench is not None
+    assert not app.session.background
+    take_visitor_link(app)
+    assert app.session.background  # a model picked later loads in a thread, the page showing progress

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+from .environment import served
+
 
 def preheated() -> bool:
     """True in a kernel of Voila's preheated pool (its notebook runs before any visitor has asked)."""
@@ -26,25 +28,26 @@ def torch_threads() -> int:
 
 def prepare_kernel() -> dict:
     """Set this kernel up and return its Dashboard keyword arguments. Served by Voila, torch gets
-    ``torch_threads()`` threads. In a pool: load and run synchronously on the default settings (the
-    query comes later); otherwise nothing: ``Dashboard()`` loads in the background when served, in the
-    foreground elsewhere (so ``nbconvert --execute`` saves the finished figures), and takes the page's query."""
-    if "VOILA_BASE_URL" in os.environ:
-        import torch
+    ``torch_threads()`` threads and the first build runs in the foreground: the page's widgets reach
+    the browser finished. (Built in a thread instead, the widgets change while the browser is still
+    fetching their states, and an update that falls between the state it got and the model it builds
+    is lost: with four pages opened at once, one page stayed on "Loading…".) In a pool the query comes
+    later (``take_visitor_link``). Elsewhere nothing: ``Dashboard()`` takes its own defaults."""
+    if not (served() or preheated()):
+        return {}
+    import torch
 
-        torch.set_num_threads(torch_threads())
-    if preheated():
-        return {"background": False, "query": ""}
-    return {}
+    torch.set_num_threads(torch_threads())
+    return {"background": False, "query": ""} if preheated() else {"background": False}
 
 
 def take_visitor_link(app) -> None:
-    """In a preheated kernel, wait for the visitor's request and apply its link (``Dashboard.apply_link``);
-    later model choices then load in the background. Elsewhere nothing to do: the link went in at build."""
-    if not preheated():
-        return
-    from voila.utils import get_query_string
+    """Served by Voila: in a preheated kernel, wait for the visitor's request and apply its link
+    (``Dashboard.apply_link``, in the foreground like the first build); then later model choices load
+    in the background while the page shows progress. Elsewhere nothing to do."""
+    if preheated():
+        from voila.utils import get_query_string
 
-    query = get_query_string() or ""
-    app.session.background = True
-    app.apply_link(query)
+        app.apply_link(get_query_string() or "")
+    if preheated() or served():
+        app.session.background = True

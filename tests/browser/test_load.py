@@ -44,11 +44,6 @@ def shows_layer(page, layer: int) -> bool:
     )
 
 
-@pytest.mark.xfail(
-    reason="Known regression after the Session/panels merge (issue 13 stays open): four pages opened at once do not "
-    "all reach 'ready' within 180 s on 2 cores, while one page takes ~9 s and a warm pool serves two visitors in ~16 s.",
-    strict=False,
-)
 def test_four_simultaneous_sessions_load_and_interact_independently(browser, tiny_gpt2_dir, artifacts):
     with VoilaServer(tiny_gpt2_dir, artifacts / "voila-load-server.log") as server:
         contexts = [browser.new_context(viewport=dict(VIEWPORT)) for _ in range(VISITORS)]
