@@ -13,7 +13,7 @@ For each model served from disk (a tiny 4-layer GPT-2, and a GPT-2-small-shaped 
     first and last layer; timed in the page from the keydown event to the DOM mutation after which
     "part2": all three Part 2 titles say "at layer N", and
     "all_views": also Part 4's main title says so and Part 5's table highlights row N, and
-    "last_change": the last DOM mutation inside the five parts (after "all_views", the page is watched until
+    "last_change": the last DOM mutation inside any view (Parts 1-5 and the panels) (after "all_views", the page is watched until
     it has been still for 500 ms): the time until every view has finished redrawing.
 The steps bounce between the first and the last layer, so they mix first visits (baselines computed) and
 revisits (memoised). The chance baselines are on (Permutations 1000, the default).
@@ -41,8 +41,10 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import common  # noqa: E402
 from tests.browser import READY_JS, VIEWPORT, VoilaServer, launch_chromium, leave  # noqa: E402
 from tests.tiny import build_gpt2  # noqa: E402
+from widgets.app import VIEWS  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
+VIEW_NAMES = list(VIEWS)  # the page's views in order: Parts 1-5 (.mlprec-section) and the panels (.mlprec-extra)
 
 # Installed before any page script: records window.__mlprecReadyAt (ms since navigation start).
 READY_PROBE = f"""(() => {{
@@ -58,8 +60,9 @@ READY_PROBE = f"""(() => {{
 
 # Arms one measurement: t0 at the next keydown, then a MutationObserver notes when the views show `layer`.
 ARM_STEP = """(layer) => {
-  const sections = document.querySelectorAll('.mlprec-section');
-  const probe = {t0: null, part2: null, all: null, last: null, parts: [null, null, null, null, null], done: false};
+  const sections = document.querySelectorAll('.mlprec-section');  // Parts 1-5
+  const views = [...document.querySelectorAll('.mlprec-section, .mlprec-extra')];  // every view, in page order
+  const probe = {t0: null, part2: null, all: null, last: null, parts: views.map(() => null), done: false};
   window.__mlprecStep = probe;
   const part2 = () => {
     const t = [...sections[1].querySelectorAll('text.mainheading')].map(e => e.textContent);
@@ -77,8 +80,8 @@ ARM_STEP = """(layer) => {
     const now = performance.now();
     for (const m of mutations) {
       const node = m.target.closest ? m.target : m.target.parentElement;
-      const section = node && node.closest('.mlprec-section');
-      if (section) { probe.last = now - probe.t0; probe.parts[[...sections].indexOf(section)] = now - probe.t0; }
+      const view = node && node.closest('.mlprec-section, .mlprec-extra');
+      if (view) { probe.last = now - probe.t0; probe.parts[views.indexOf(view)] = now - probe.t0; }
     }
     if (probe.part2 === null && part2()) probe.part2 = now - probe.t0;
     if (probe.part2 !== null && probe.all === null && rest()) probe.all = now - probe.t0;
@@ -158,8 +161,8 @@ def measure_steps(browser, url: str, steps: int, timeout_s: float) -> dict:
     finally:
         leave(page)
         context.close()
-    last_by_part = {f"part{k + 1}": [step[k] or 0.0 for step in parts] for k in range(5)}
-    return {"part2": part2, "all_views": views, "last_change": settled, "by_part": last_by_part, "status": status}
+    last_by_view = {name: [step[k] or 0.0 for step in parts] for k, name in enumerate(VIEW_NAMES)}
+    return {"part2": part2, "all_views": views, "last_change": settled, "by_view": last_by_view, "status": status}
 
 
 def bench_model(browser, label: str, folder: Path, runs: int, steps: int, timeout_s: float) -> dict:
@@ -176,7 +179,7 @@ def bench_model(browser, label: str, folder: Path, runs: int, steps: int, timeou
         "layer_step_to_part2_titles_ms": summary(step_ms["part2"]),
         "layer_step_to_all_views_ms": summary(step_ms["all_views"]),
         "layer_step_to_last_change_ms": summary(step_ms["last_change"]),
-        "layer_step_to_last_change_by_part_ms": {part: summary(ms) for part, ms in step_ms["by_part"].items()},
+        "layer_step_to_last_change_by_view_ms": {view: summary(ms) for view, ms in step_ms["by_view"].items()},
         "status_line": step_ms["status"],
         "wall_s": round(wall, 1),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import threading
 import signal
 from urllib.parse import urlencode
 
@@ -112,3 +113,7 @@ def test_a_served_page_is_built_before_the_browser_asks_and_later_loads_go_to_th
     assert not app.session.background
     take_visitor_link(app)
     assert app.session.background  # a model picked later loads in a thread, the page showing progress
+    warmer = next(thread for thread in threading.enumerate() if thread.name == "mlprec-warm")
+    warmer.join(30)  # and the other layers are computed ahead, while the visitor looks at the first
+    bench = app.session.feed.frame.bench
+    assert ("layer_tests", app.state.alpha, app.state.permutations, 0) in bench._memo

@@ -50,4 +50,4 @@ def take_visitor_link(app) -> None:
 
         app.apply_link(get_query_string() or "")
     if preheated() or served():
-        app.session.background = True
+        app.session.go_background()

@@ -337,8 +337,7 @@ class Session:
         frame = Frame(bench, state.layer, state.token, frozenset(changed), self.frames)
         self.feed.publish(frame)
         if self.background and changed - {"layer", *VISUAL_TRAITS}:  # what the other layers show has changed
-            self._generation = frame.number
-            threading.Thread(target=self._warm, args=(frame,), daemon=True, name="mlprec-warm").start()
+            self._start_warming(frame)
         if self.compared_feed.frame.bench is not None and changed - {"data"}:
             self.compared_feed.publish(
                 Frame(
@@ -349,6 +348,17 @@ class Session:
                     frame.number,
                 )
             )
+
+    def go_background(self) -> None:
+        """From now on, load models in a thread and warm up ahead (a served page, once its first build is
+        in the browser); the warm-up of the frame on screen starts now."""
+        self.background = True
+        if self.feed.frame.bench is not None:
+            self._start_warming(self.feed.frame)
+
+    def _start_warming(self, frame: Frame) -> None:
+        self._generation = frame.number
+        threading.Thread(target=self._warm, args=(frame,), daemon=True, name="mlprec-warm").start()
 
     def _warm(self, frame: Frame) -> None:
         """Compute what each layer of ``frame`` will show (View.warm), nearest layers first; stop when a

@@ -103,6 +103,9 @@ class GeometryView(ExtraView):
         )
         return [self.figure]
 
+    def warm(self, bench, layer):
+        companion(bench, GeometryFits).fit(layer)
+
     def refresh(self, changed):
         bench, state = self.bench, self.state
         geometry = companion(bench, GeometryFits).at(self.layer, state.alpha)

@@ -48,6 +48,12 @@ class VocabView(ExtraView):
         self.tables.add_class("mlprec-vocab-tables")
         return [HBox([self.lens, self.note], layout=Layout(align_items="center")), self.tables]
 
+    def warm(self, bench, layer):
+        try:
+            reader(bench).at_layer(layer, self.state.alpha, self.state.lens, K)
+        except VocabError:
+            pass  # refresh says why the panel is empty
+
     def refresh(self, changed):
         try:
             lens = reader(self.bench)
