@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import numpy as np
@@ -116,3 +117,32 @@ def test_a_background_load_and_foreground_runs_never_corrupt_the_cache_or_the_fr
     assert cache.nbytes == sum(size for _, size in cache._entries._entries.values())
     fresh = capture(tiny_gpt2, texts[-1], "mlp_out").vectors
     np.testing.assert_array_equal(frame.bench.texts["C"].activations.vectors, fresh)
+
+
+def test_a_dragged_layer_slider_is_drawn_at_most_every_100_ms_and_ends_on_its_last_value(app):
+    """In a kernel (an event loop runs): twelve layer values within 20 ms give two frames, the first at once
+    and the last value 100 ms after it; a key press well after the last frame is drawn at once."""
+    from widgets.session import THROTTLE_S
+
+    async def drag():
+        await asyncio.sleep(THROTTLE_S)  # the app's first frame is long drawn
+        assert app.state.layer == 3
+        before = counts(app)
+        for layer in [0, 1, 2, 3, 2, 1, 0, 1, 2, 3, 2, 1]:
+            app.state.layer = layer
+        held = added(app, before)
+        await asyncio.sleep(THROTTLE_S + 0.1)
+        return held, added(app, before)
+
+    held, after = asyncio.run(drag())
+    assert held["frames"] == 1 and held["target"] == 1  # the first value, at once; the rest held
+    assert after["frames"] == 2 and after["target"] == 2 and after["runs"] == 0
+    assert app.session.feed.frame.layer == 1 and "at layer 1" in app.views["target"].similarity_figure.title
+
+    async def key_press():
+        await asyncio.sleep(THROTTLE_S)
+        before = counts(app)
+        app.state.layer = 3
+        return added(app, before)
+
+    assert asyncio.run(key_press())["frames"] == 1

@@ -141,7 +141,8 @@ def test_the_geometry_view_draws_the_pca_and_a_click_on_a_c_point_moves_token(ap
     geometry = GeometryFits(bench).at(app.state.layer, 1.0)
     np.testing.assert_allclose(app.views["geometry"].points["C"].x, geometry.points["C"][:, 0])
     np.testing.assert_allclose(app.views["geometry"].means.y, geometry.means[:, 1])
-    assert app.views["geometry"].x_axis.label == f"PC1 ({geometry.explained[0] * 100:.1f}% of variance)"
+    first, second = geometry.explained * 100
+    assert f"PC1 {first:.1f}%, PC2 {second:.1f}% of the variance" in app.views["geometry"].figure.title
     assert list(app.views["geometry"].points["A"].names) == bench.labels("A")
     click(app.views["geometry"].points["C"], {"index": 4})
     assert app.state.token == 4

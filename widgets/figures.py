@@ -122,6 +122,37 @@ class PaintedGrid(bq.HeatMap):
     )
 
 
+class PaintedDots:
+    """Many points (a mean vector's hundreds of dimensions) painted on one canvas instead of one SVG node each.
+
+    The plot area of scales ``x`` and ``y`` is cut into a grid of COLUMNS x ROWS cells (about 3.5 px each);
+    a cell holding a point is painted as a dot, darker where several points fall (a PaintedGrid on fixed cell
+    scales, so a Layer step re-sends one colour array and redraws one canvas). Set the scales' limits, then
+    ``show(x, y)``. No hover.
+    """
+
+    COLUMNS, ROWS = 150, 55  # about square cells in the 300 px high figure, 460-560 px wide
+
+    def __init__(self, x: bq.LinearScale, y: bq.LinearScale, colour: str, dark: str):
+        self.x, self.y = x, y
+        cells_x = bq.LinearScale(min=-0.5, max=self.COLUMNS - 0.5)
+        cells_y = bq.LinearScale(min=-0.5, max=self.ROWS - 0.5)
+        shades = bq.ColorScale(colors=["transparent", colour, dark], min=0.0, mid=0.5, max=1.0)
+        self.mark = PaintedGrid(
+            x=np.arange(self.COLUMNS, dtype=np.float64),
+            y=np.arange(self.ROWS, dtype=np.float64),
+            color=np.zeros((self.ROWS, self.COLUMNS)),
+            scales={"x": cells_x, "y": cells_y, "color": shades},
+        )
+
+    def show(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Paint the points (x[i], y[i]) [n] within the scales' current limits."""
+        counts, _, _ = np.histogram2d(
+            y, x, bins=(self.ROWS, self.COLUMNS), range=((self.y.min, self.y.max), (self.x.min, self.x.max))
+        )
+        self.mark.color = np.where(counts > 0, 0.5 + 0.5 * np.minimum(counts - 1, 3) / 3, 0.0).astype(np.float32)
+
+
 def painted_cells(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cell centres (x [C'], y [R']) and colours [R', C'] for a PaintedGrid of ``values`` [R, C] on scales
     from -0.5 to C - 0.5 and R - 0.5. bqplot sizes cells from neighbouring centres, so a single row or

@@ -10,6 +10,7 @@ layer or token pulled into range, a gallery example's texts) writes into the sta
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 TEXT_TRAITS = ("text_a", "text_b", "text_c")
 RUN_TRAITS = frozenset({"run", "example", *TEXT_TRAITS, "hook", "skip_first", "center"})  # "run": Apply
 VIEW_NAMES = frozenset({"data", *SLICE_TRAITS, *VISUAL_TRAITS})  # what a Frame's ``changed`` may hold
+THROTTLED = frozenset({"layer", "token"})  # continuous sliders: dragged through many values in a second
+THROTTLE_S = 0.1  # at most one frame of theirs per 100 ms; the last value is always drawn
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,8 @@ class Session:
         self._working = False
         self._worker: threading.Thread | None = None
         self._generation = 0  # the frame whose warm-up runs: an older warm-up stops
+        self._drawn_at = float("-inf")  # time.monotonic() when the last frame was drawn
+        self._held = False  # a throttled change waits on the event loop
         state.observe(self._changed, names=[*DATA_TRAITS, *SLICE_TRAITS, *VISUAL_TRAITS])
 
     # --- taking changes -------------------------------------------------------------------------
@@ -152,6 +157,29 @@ class Session:
     def _changed(self, change) -> None:
         with self._guard:
             self._pending.add(change["name"])
+        if change["name"] in THROTTLED and self._hold():
+            return
+        self._flush()
+
+    def _hold(self) -> bool:
+        """Throttle a slider being dragged: a change that comes less than THROTTLE_S after the last frame
+        waits (on the kernel's event loop) until THROTTLE_S has passed, and the changes that come meanwhile
+        go into that one frame. True if held. Without a running event loop (a script, a test, nbconvert)
+        nothing waits."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        wait = self._drawn_at + THROTTLE_S - time.monotonic()
+        if wait <= 0:
+            return False
+        if not self._held:
+            self._held = True
+            loop.call_later(wait, self._release)
+        return True
+
+    def _release(self) -> None:
+        self._held = False
         self._flush()
 
     def _take(self) -> set[str]:
@@ -336,6 +364,7 @@ class Session:
         self.frames += 1
         frame = Frame(bench, state.layer, state.token, frozenset(changed), self.frames)
         self.feed.publish(frame)
+        self._drawn_at = time.monotonic()
         if self.background and changed - {"layer", *VISUAL_TRAITS}:  # what the other layers show has changed
             self._start_warming(frame)
         if self.compared_feed.frame.bench is not None and changed - {"data"}:

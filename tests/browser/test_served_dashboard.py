@@ -21,13 +21,14 @@ PART_NAMES = ["Part 1", "Part 2", "Part 3", "Part 4", "Part 5"]
 
 
 def section_facts(page) -> list[dict]:
-    """Per part: its heading, figure count, bqplot svg count, heatmap cells, scatter dots and titles."""
+    """Per part: its heading, figure count, bqplot svg count, SVG heatmap cells, painted heatmaps, scatter dots and titles."""
     return page.evaluate(
         """() => [...document.querySelectorAll('.mlprec-section')].map(s => ({
           heading: (s.querySelector('.mlprec-heading') || {}).textContent || '',
           figures: s.querySelectorAll('.bqplot.figure').length,
           svgs: s.querySelectorAll('.bqplot.figure svg.svg-figure').length,
           cells: s.querySelectorAll('rect.heatmapcell').length,
+          painted: s.querySelectorAll('image.heatmap').length,
           dots: s.querySelectorAll('.bqplot.figure path.dot').length,
           titles: [...s.querySelectorAll('text.mainheading')].map(t => t.textContent),
         }))"""
@@ -108,8 +109,9 @@ def test_all_five_parts_render(dashboard, artifacts):
         assert part["heading"].startswith(name), (name, part["heading"])
         assert part["svgs"] >= 1 and part["svgs"] == part["figures"], (name, part)
     # Part 1: three heatmaps of 4 layers x the analysed tokens of A, B and C; Parts 4 and 5 heatmaps.
-    for index in (0, 3, 4):
+    for index in (0, 4):
         assert facts[index]["cells"] > 4, (PART_NAMES[index], facts[index])
+    assert facts[3]["painted"] == 5, facts[3]  # Part 4: the main heatmap and four thumbnails, painted on canvases
     assert facts[0]["cells"] == 4 * sum(int(n) for n in re.findall(r"\b[ABC] (\d+)", _status(page)))
     # Parts 2 and 3: scatter dots (one per C token; one per layer).
     assert facts[1]["dots"] >= 3 and facts[2]["dots"] >= 4, (facts[1], facts[2])

@@ -44,7 +44,7 @@ class GeometryView(ExtraView):
     explanation = (
         "Every analysed token of A, B and C at the chosen layer, in the plane of their first two principal "
         "components (scikit-learn PCA); mean A, mean B and the target are the large marks, with arrows A → B → "
-        "target. The recommended C token is ringed in green, the selected one in orange. Hover a point for its "
+        "target; the title gives each axis' share of the variance. The recommended C token is ringed in green, the selected one in orange. Hover a point for its "
         "token; click a C point to select it."
     )
     css_class = "mlprec-geometry"
@@ -127,9 +127,10 @@ class GeometryView(ExtraView):
             with self.arrows.hold_sync():
                 self.arrows.x, self.arrows.y = xs, ys
             first, second = geometry.explained * 100
-            self.x_axis.label = f"PC1 ({first:.1f}% of variance)"
-            self.y_axis.label = f"PC2 ({second:.1f}% of variance)"
-            self.figure.title = f"A → B → target at layer {self.layer} ({self.vectors}, α = {state.alpha:g})"
+            self.figure.title = (  # in the title, not the axis labels: a changed label re-lays out the figure
+                f"A → B → target at layer {self.layer} ({self.vectors}, α = {state.alpha:g}) · "
+                f"PC1 {first:.1f}%, PC2 {second:.1f}% of the variance"
+            )
             k = bench.target(self.layer, state.alpha).recommended
             with self.recommended.hold_sync():
                 self.recommended.x = geometry.points["C"][k : k + 1, 0]

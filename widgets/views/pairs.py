@@ -24,16 +24,17 @@ class PairsView(View):
     title = "Part 4 · Recommending specific pairs"
     explanation = (
         "For every token a of A and b of B, the target b + α(b − a) is compared with one C token: rows are A tokens, "
-        "columns B tokens, the square marks the best pair. Below, the textbook's four evenly spaced C tokens "
-        "(same colours)."
+        "columns B tokens, the square marks the best pair (the list beside it gives the best pairs' values; "
+        "Export has every cell). Below, the textbook's four evenly spaced C tokens (same colours)."
     )
     slice_traits = ("layer", "alpha", "token", "top_k", "permutations")
     visual_traits = ("pair_limits",)
 
     def build(self):
         self.main = HeatmapFigure(
-            "", "Token of text A", "Token of text B", "Cosine", rows_up=False, height=460, marker=True, min_width=600
-        )
+            "", "Token of text A", "Token of text B", "Cosine", rows_up=False, height=460, marker=True, painted=True,
+            min_width=600,
+        )  # painted: a Layer step redraws one canvas, not two SVG nodes per (A, B) cell
         self.overview = [
             HeatmapFigure("", "A", "B", "Cosine", rows_up=False, height=340, colorbar=False, marker=True, painted=True, min_width=300)
             for _ in range(OVERVIEW_TOKENS)

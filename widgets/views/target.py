@@ -10,6 +10,7 @@ from ..figures import (
     ACCENT,
     INK,
     LINE_PX,
+    PaintedDots,
     SELECTED,
     SLANT_SIN,
     SLANTED,
@@ -62,17 +63,10 @@ class TargetView(View):
             min_width=460,
         )
         sx, sy = bq.LinearScale(), bq.LinearScale()
-        self.scatter = bq.Scatter(
-            x=np.zeros(1),
-            y=np.zeros(1),
-            scales={"x": sx, "y": sy},
-            default_size=16,
-            colors=["#2a9d8f"],
-            opacities=[0.7],
-        )
+        self.scatter = PaintedDots(sx, sy, "#2a9d8f", "#14544c")  # one dot per dimension
         self.scatter_figure = figure(
             "Mean A vs mean B",
-            marks=[self.scatter],
+            marks=[self.scatter.mark],
             axes=[
                 bq.Axis(scale=sx, label="Mean vector A", tick_format=".2~g"),
                 bq.Axis(scale=sy, side="left", label="Mean vector B", label_offset="55px", tick_format=".2~g"),
@@ -132,16 +126,15 @@ class TargetView(View):
         labels = np.asarray(axis_labels(bench.labels("C")), dtype=object)
         if changed & {"data", "layer", "alpha"}:
             with self.means.hold_sync():
-                self.means.x = np.arange(len(result.mean_a))
+                if len(self.means.x) != len(result.mean_a):  # what is re-sent is redrawn: only what changed
+                    self.means.x = np.arange(len(result.mean_a))
                 self.means.y = np.vstack([result.mean_a, result.mean_b])
             padded(self.values, self.means.y, low=0.05, high=LEGEND_ROOM)
             self.means_figure.axes[1].tick_values = nice_ticks(self.values)
-            with self.scatter.hold_sync():
-                self.scatter.x = result.mean_a
-                self.scatter.y = result.mean_b
             for axis, values in zip(self.scatter_figure.axes, (result.mean_a, result.mean_b), strict=True):
                 padded(axis.scale, values, low=0.08, high=0.08)  # the first ticks stay clear of the corner
                 axis.tick_values = nice_ticks(axis.scale)
+            self.scatter.show(result.mean_a, result.mean_b)
             self.means_figure.title = f"Mean vectors at layer {self.layer} ({self.vectors})"
             self.scatter_figure.title = f"Mean A vs mean B at layer {self.layer} (S_AB = {result.mean_cosine:.2f})"
             self.tokens.domain = list(labels)
@@ -151,7 +144,8 @@ class TargetView(View):
                 self._token_axis, list(labels), tick_step(len(labels), width, LINE_PX / SLANT_SIN), SLANTED_LABEL_PX
             )
             with self.similarity.hold_sync():
-                self.similarity.x = labels
+                if list(self.similarity.x) != list(labels):
+                    self.similarity.x = labels
                 self.similarity.y = result.target_cosines
             k = result.recommended
             with self.best.hold_sync():
