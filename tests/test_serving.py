@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import resource
-import threading
 import signal
+import threading
 from urllib.parse import urlencode
 
 import pytest
