@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from functools import lru_cache
 from collections.abc import Sequence
 from itertools import accumulate
 
@@ -17,6 +18,7 @@ NARROW = set("iIl.,:;'|!()[]{}ftjr ·\u200b")
 WIDE = set("mwMW@%")
 
 
+@lru_cache(maxsize=4096)
 def char_width(char: str) -> float:
     """Advance width of one character, in ems."""
     if char == "\u200b" or unicodedata.combining(char):
@@ -37,6 +39,7 @@ def text_width(text: str, font_px: float) -> float:
     return font_px * sum(char_width(char) for char in text)
 
 
+@lru_cache(maxsize=8192)  # the same axis labels are fitted again at every Layer step
 def abbreviate(text: str, max_px: float, font_px: float) -> str:
     """``text`` if it fits in ``max_px``, else its longest prefix that fits followed by "…" (at least one character)."""
     if text_width(text, font_px) <= max_px:
