@@ -29,19 +29,25 @@ def test_the_app_writes_a_link_that_reopens_the_same_view(tiny_gpt2_dir, monkeyp
     app = Dashboard(model=str(tiny_gpt2_dir))
     app.controls.texts["A"].value = "The time has come, the Walrus said, to talk of many things & <kings>."
     app.state.layer, app.state.token, app.state.alpha = 2, 3, 1.5
+    app.state.lens, app.state.steer_strength, app.state.steer_direction = "raw", -2.5, "trend"
+    app.state.steer_prompt = "Steer me & <you>"
     monkeypatch.setenv("VOILA_REQUEST_URL", "http://127.0.0.1:8866/?layer=0")
     app.controls.link_button.click()
     link = app.controls.link.value
     assert link.startswith("http://127.0.0.1:8866/?") and "layer=0" not in link
     again = Dashboard(model=str(tiny_gpt2_dir), query=urlsplit(link).query)
-    for trait in ("text_a", "text_b", "text_c", "layer", "token", "alpha", "hook", "center", "model"):
+    for trait in (
+        *("text_a", "text_b", "text_c", "layer", "token", "alpha", "hook", "center", "model"),
+        *("lens", "steer_strength", "steer_direction", "steer_prompt"),
+    ):
         assert getattr(again.state, trait) == getattr(app.state, trait), trait
 
 
 def test_bad_and_hostile_link_values_are_reported_and_ignored(tiny_gpt2_dir):
     app = Dashboard(
         model=str(tiny_gpt2_dir),
-        query="layer=abc&alpha=nan&hook=evil&token=999&colour=red&text_b=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        query="layer=abc&alpha=nan&hook=evil&token=999&colour=red&text_b=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+        "&steer=1e9&lens=telescope",
     )
     message = app.messages.area.value
     for part in (
@@ -50,6 +56,8 @@ def test_bad_and_hostile_link_values_are_reported_and_ignored(tiny_gpt2_dir):
         "“colour” is unknown",
         "Unknown hook point 'evil'",
         "Token 999 is out of range",
+        "Steering strength must be a number between -100 and 100",
+        "telescope",
     ):
         assert part in message
     assert "<script>" not in message and "&lt;script&gt;" not in message  # the text was taken, not echoed

@@ -43,7 +43,10 @@ VIEWS: dict[str, type[View]] = {
     "steering": SteeringView,
     "geometry": GeometryView,
 }
-LINK_TRAITS = ("model", "example", "text_a", "text_b", "text_c", "hook", "center", "alpha")  # set as one action
+LINK_TRAITS = (  # set as one action
+    *("model", "example", "text_a", "text_b", "text_c", "hook", "center", "alpha"),
+    *("lens", "steer_strength", "steer_direction", "steer_prompt"),
+)
 
 
 class Dashboard:

@@ -1,7 +1,8 @@
 """Shareable state: the page's URL query sets the app's choices, and the app writes a link to its own state.
 
-Keys: text_a, text_b, text_c, layer, token, alpha, hook, model, center (0/1), and lecture (0/1) with
-step (1-5) to open lecture mode, and example (a gallery name). Values are checked like any other input: a
+Keys: text_a, text_b, text_c, layer, token, alpha, hook, model, center (0/1), the panels' lens ("logit lens"
+or "raw"), steer (strength), direction ("target" or "trend") and prompt (the steering prompt), and lecture
+(0/1) with step (1-5) to open lecture mode, and example (a gallery name). Values are checked like any other input: a
 value that cannot be read is reported and ignored; a value that can be read still goes through AppState's
 own checks (layer range, allowed models...). Voila's own keys (theme, template, anything starting with
 voila-) belong to the server and pass without comment.
@@ -47,6 +48,7 @@ def _finite(value: str) -> float:
     return number
 
 
+TRAITS = {"steer": "steer_strength", "direction": "steer_direction", "prompt": "steer_prompt"}  # key -> AppState trait
 READERS = {
     "text_a": _text,
     "text_b": _text,
@@ -58,13 +60,18 @@ READERS = {
     "model": str,
     "example": str,
     "center": _boolean,
+    "lens": str,
+    "steer": _finite,
+    "direction": str,
+    "prompt": _text,
     "lecture": _boolean,
     "step": _whole,
 }
 
 
 def parse_query(query: str) -> tuple[dict, list[str]]:
-    """The settings a URL query asks for, and one message per key that was ignored (unknown or unreadable)."""
+    """The settings a URL query asks for (by AppState trait name), and one message per key that was ignored
+    (unknown or unreadable)."""
     settings, problems = {}, []
     for key, values in parse_qs(query.lstrip("?"), keep_blank_values=True).items():
         reader = READERS.get(key)
@@ -74,7 +81,7 @@ def parse_query(query: str) -> tuple[dict, list[str]]:
             problems.append(f"The link's setting “{key[:40]}” is unknown and was ignored.")
             continue
         try:
-            settings[key] = reader(values[-1])
+            settings[TRAITS.get(key, key)] = reader(values[-1])
         except ValueError as err:
             problems.append(f"The link's {key} “{values[-1][:40]}” was ignored: {str(err).split(':')[0]}.")
     return settings, problems
@@ -93,7 +100,11 @@ def state_query(state) -> str:
             "alpha": f"{state.alpha:g}",
             "hook": state.hook,
             "center": int(state.center),
+            "lens": state.lens,
+            "steer": f"{state.steer_strength:g}",
+            "direction": state.steer_direction,
         }
+        | ({"prompt": state.steer_prompt} if state.steer_prompt else {})
     )
 
 
