@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from functools import lru_cache
 from collections.abc import Sequence
+from functools import lru_cache
 from itertools import accumulate
 
 ELLIPSIS = "…"
