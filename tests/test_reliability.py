@@ -44,12 +44,12 @@ def rss_mb() -> float:
     ],
 )
 def test_a_bad_value_from_python_raises_the_same_message_and_nothing_changes(app, trait, value, message):
-    shown = app.views["pairs"].main.mark.color.copy()
+    shown = app.views["pairs"].main.shown.copy()
     before = getattr(app.state, trait)
     with pytest.raises(TraitError, match=re.escape(message)):  # a script fails loudly
         setattr(app.state, trait, value)
     assert getattr(app.state, trait) == before
-    np.testing.assert_array_equal(app.views["pairs"].main.mark.color, shown)
+    np.testing.assert_array_equal(app.views["pairs"].main.shown, shown)
     assert "mlprec-ready" in app.messages.status.value and app.messages.area.value == ""
 
 
@@ -74,7 +74,7 @@ def test_a_bad_value_from_a_link_or_a_control_is_told_in_the_message_area(app, q
 
 def test_a_huge_alpha_still_gives_finite_cosines(app):
     app.state.alpha = 1e300
-    pairs = app.views["pairs"].main.mark.color
+    pairs = app.views["pairs"].main.shown
     assert np.all(np.isfinite(pairs)) and np.all(np.abs(pairs) <= 1 + 1e-6)
     assert np.all(np.isfinite(app.views["sweep"].heatmap.mark.color))
 

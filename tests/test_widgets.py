@@ -60,9 +60,10 @@ def test_every_part_shows_the_core_results_for_the_default_texts(app):
     assert list(layers.labels.text) == [ref["C"][0][k] for k in sweep_cos.argmax(axis=1)]
 
     P = analysis.pair_cosines(XA[layer], XB[layer], XC[layer], alpha)
-    np.testing.assert_allclose(pairs.main.mark.color, P[:, :, token], atol=1e-5)
+    np.testing.assert_allclose(pairs.main.shown, P[:, :, token], atol=1e-5)
+    np.testing.assert_allclose(pairs.main.mark.color[::-1], P[:, :, token], atol=1e-5)  # painted: row 0 on top
     for heatmap, k in zip(pairs.overview, overview_tokens(XC.shape[1]), strict=True):
-        np.testing.assert_allclose(heatmap.mark.color, P[:, :, k], atol=1e-5)
+        np.testing.assert_allclose(heatmap.shown, P[:, :, k], atol=1e-5)
 
     M, best = analysis.max_pair_cosines(XA, XB, XC, alpha)
     np.testing.assert_allclose(sweep.heatmap.mark.color, M, atol=1e-6)

@@ -238,7 +238,10 @@ class HeatmapFigure:
         self.columns = bq.OrdinalScale()
         self.colors = bq.ColorScale(scheme=HEATMAP_SCHEME, min=0.0, max=1.0)
         if painted:  # the ordinal scales above only carry the axes and markers, aligned with these
-            self.cell_x, self.cell_y = bq.LinearScale(), bq.LinearScale(reverse=not rows_up)
+            self.cell_x, self.cell_y = (
+                bq.LinearScale(),
+                bq.LinearScale(),
+            )  # bqplot's HeatMap mis-sizes rows on a reversed scale
             self.mark = PaintedGrid(
                 x=np.array([0.0, 1.0]),
                 y=np.array([0.0, 1.0]),
@@ -261,15 +264,18 @@ class HeatmapFigure:
                 null_color="#888888",
             )
         self.painted = painted
+        # A painted grid's axes and markers sit on its own cell scales: bqplot places ordinal positions with
+        # padding of its own, off the painted cells by up to half a cell.
+        along_x, along_y = (self.cell_x, self.cell_y) if painted else (self.columns, self.rows)
         self.column_axis = bq.Axis(
-            scale=self.columns,
+            scale=along_x,
             label=column_name,
             label_offset=f"{MARGIN['bottom'] - 12}px",
             tick_style=SLANTED,
             grid_lines="none",
         )
         self.row_axis = bq.Axis(
-            scale=self.rows,
+            scale=along_y,
             side="left",
             label=row_name,
             label_offset=f"{MARGIN['left'] - 14}px",
@@ -282,7 +288,7 @@ class HeatmapFigure:
             for name, shape, colour in (("best", "square", ACCENT), ("picked", "circle", SELECTED)):
                 size = 120 if name == "best" else 160
                 self.markers[name] = dots(
-                    self.columns, self.rows, size=size, fill="transparent", ring=colour, marker=shape, visible=False
+                    along_x, along_y, size=size, fill="transparent", ring=colour, marker=shape, visible=False
                 )
             marks.extend(self.markers.values())
         self.marker = self.markers.get("best")
@@ -318,22 +324,29 @@ class HeatmapFigure:
         self.row_blocks = blocks(len(rows), self._plan(len(rows), len(columns))[0])
         self.column_blocks = blocks(len(columns), self._plan(len(rows), len(columns))[1])
         pooled = block_max(values, self.row_blocks, self.column_blocks)
+        self.shown = pooled  # what is drawn [drawn rows, drawn columns], row 0 first (also when painted)
         rows = axis_labels(block_labels(rows, self.row_blocks))
         columns = axis_labels(block_labels(columns, self.column_blocks))
+        self._row_labels, self._column_labels = rows, columns
+        width, height = self.plot_size
+        row_step, column_step = (
+            tick_step(len(rows), height, LINE_PX),
+            tick_step(len(columns), width, LINE_PX / SLANT_SIN),
+        )
         if self.painted:
             self._paint(pooled)
-        else:
-            self._grid(pooled, rows, columns)
+            set_cell_ticks(self.row_axis, rows, row_step, ROW_LABEL_PX, flip=not self.rows_up)
+            set_cell_ticks(self.column_axis, columns, column_step, SLANTED_LABEL_PX, flip=False)
+            return
+        self._grid(pooled, rows, columns)
         # A vertical OrdinalScale puts the first domain entry at the bottom.
         self.rows.domain = rows if self.rows_up else rows[::-1]
         self.columns.domain = columns
-        self._row_labels, self._column_labels = rows, columns
-        width, height = self.plot_size
-        set_ticks(self.row_axis, rows, tick_step(len(rows), height, LINE_PX), ROW_LABEL_PX)
-        set_ticks(self.column_axis, columns, tick_step(len(columns), width, LINE_PX / SLANT_SIN), SLANTED_LABEL_PX)
+        set_ticks(self.row_axis, rows, row_step, ROW_LABEL_PX)
+        set_ticks(self.column_axis, columns, column_step, SLANTED_LABEL_PX)
 
     def _paint(self, values: np.ndarray) -> None:
-        x, y, color = painted_cells(values)
+        x, y, color = painted_cells(values if self.rows_up else values[::-1])  # row 0 on top: painted last
         with self.mark.hold_sync():
             self.mark.x, self.mark.y, self.mark.color = x, y, color
         for scale, n in ((self.cell_x, values.shape[1]), (self.cell_y, values.shape[0])):
@@ -384,12 +397,29 @@ class HeatmapFigure:
         row_block, column_block = self.cell(row, column)
         marker = self.markers[which]
         with marker.hold_sync():
-            marker.x = np.array([self._column_labels[column_block]], dtype=object)
-            marker.y = np.array([self._row_labels[row_block]], dtype=object)
+            if self.painted:
+                marker.x = np.array([float(column_block)])
+                marker.y = np.array([float(self._row_position(row_block))])
+            else:
+                marker.x = np.array([self._column_labels[column_block]], dtype=object)
+                marker.y = np.array([self._row_labels[row_block]], dtype=object)
             marker.visible = True
 
     def hide_marker(self, which: str) -> None:
         self.markers[which].visible = False
+
+    def marked_cell(self, which: str = "best") -> tuple[int, int] | None:
+        """The drawn cell (row block, column block) marker ``which`` is on; None while it is hidden."""
+        marker = self.markers[which]
+        if not marker.visible:
+            return None
+        if self.painted:
+            return self._row_position(int(marker.y[0])), int(marker.x[0])
+        return self._row_labels.index(marker.y[0]), self._column_labels.index(marker.x[0])
+
+    def _row_position(self, row_block: int) -> int:
+        """Where drawn row ``row_block`` sits on a painted grid's row scale (and back: it is its own inverse)."""
+        return row_block if self.rows_up else len(self._row_labels) - 1 - row_block
 
 
 def ordinal_ticks(count: int, num_ticks: int | None) -> list[int]:
@@ -406,6 +436,21 @@ def set_ticks(axis: bq.Axis, labels: Sequence[str], step: int, max_px: float) ->
     axis.num_ticks = max(2, len(labels) // step + 1) if step > 1 else None
     short = {label: abbreviate(label, max_px, TICK_FONT) for label in labels}
     axis.tick_labels = {label: text for label, text in short.items() if text != label} or None
+
+
+def set_cell_ticks(axis: bq.Axis, labels: Sequence[str], step: int, max_px: float, flip: bool) -> None:
+    """The ticks of a painted grid's cell axis: the entries set_ticks would label, at their cell centres
+    (0 to n - 1; ``flip``: entry k at n - 1 - k), abbreviated to ``max_px``. Re-sent only when they change."""
+    n = len(labels)
+    entries = ordinal_ticks(n, max(2, n // step + 1) if step > 1 else None)
+    positions = [n - 1 - k if flip else k for k in entries]
+    texts = {
+        str(position): abbreviate(labels[k], max_px, TICK_FONT) for position, k in zip(positions, entries, strict=True)
+    }
+    if axis.tick_labels != texts or list(axis.tick_values if axis.tick_values is not None else []) != positions:
+        with axis.hold_sync():
+            axis.tick_values = np.asarray(positions, dtype=np.float64)
+            axis.tick_labels = texts
 
 
 def padded(scale: bq.LinearScale, values: np.ndarray, low: float = 0.1, high: float = 0.2) -> None:
