@@ -1,0 +1,156 @@
+"""Faults a class brings to one server: a visitor who closes the tab mid-run, two visitors picking models at once.
+
+Each story runs its own Voila server on the tiny GPT-2 and reads the server's side too: its kernels (processes)
+and its log, which must hold no traceback.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from tests.browser import VIEWPORT, VoilaServer, leave, wait_ready
+from tests.tiny import build_gpt2
+
+pytestmark = pytest.mark.browser
+
+SETTINGS = "Model, hook point, chance baselines and colours"
+
+
+def open_page(browser, url: str):
+    context = browser.new_context(viewport=dict(VIEWPORT))
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+    return context, page
+
+
+def pick_model(page, name: str) -> None:
+    """Open the settings and choose ``name`` in the model picker (the operator's list, served)."""
+    page.get_by_text(SETTINGS).click()
+    page.locator(".mlprec-model select").select_option(label=name)
+
+
+def status(page) -> str:
+    return page.locator(".mlprec-status").inner_text()
+
+
+def errors(page) -> list[str]:
+    return page.locator(".mlprec-message .mlprec-error").all_inner_texts()
+
+
+def wait_gone(server: VoilaServer, pid: int, timeout_s: float) -> float:
+    """Seconds until the kernel ``pid`` is no longer one of the server's kernels; fails after ``timeout_s``."""
+    start = time.monotonic()
+    while pid in server.kernel_pids():
+        assert time.monotonic() - start < timeout_s, (
+            f"kernel {pid} of a closed page still runs after {timeout_s:.0f} s:\n{server.log_tail()}"
+        )
+        time.sleep(0.5)
+    return time.monotonic() - start
+
+
+def assert_no_traceback(server: VoilaServer) -> None:
+    log = server.log_tail(10**8)
+    assert "Traceback" not in log, log[-6000:]
+
+
+def test_a_visitor_who_closes_the_tab_mid_load_leaves_a_healthy_server(browser, tiny_gpt2_dir, minilm_dir, artifacts):
+    with VoilaServer(
+        tiny_gpt2_dir, artifacts / "voila-closed-tab-server.log", cull_idle_s=15, cull_interval_s=5
+    ) as server:
+        context, page = open_page(browser, server.url)
+        wait_ready(page)
+        [closed_kernel] = server.kernel_pids()
+        pick_model(page, str(minilm_dir))  # all-MiniLM-L6-v2 loads in the kernel's background thread
+        page.locator(".mlprec-status .mlprec-busy").wait_for(timeout=30_000)
+        page.close(run_before_unload=True)  # the tab goes away while the page says it is loading
+        context.close()
+
+        other, next_page = open_page(browser, server.url)
+        try:
+            wait_ready(next_page)
+            assert str(tiny_gpt2_dir) in status(next_page) and errors(next_page) == []
+            gone_s = wait_gone(server, closed_kernel, timeout_s=60)
+            assert len(server.kernel_pids()) == 1, "the second visitor's kernel is the only one left"
+            assert str(tiny_gpt2_dir) in status(next_page) and errors(next_page) == []
+        finally:
+            leave(next_page)
+            other.close()
+        assert_no_traceback(server)
+    print(f"the closed page's kernel was gone {gone_s:.1f} s after the second page was ready")
+
+
+@pytest.fixture(scope="module")
+def second_gpt2_dir(tmp_path_factory):
+    """Another tiny GPT-2 in its own folder: 2 layers, other weights (seed 1)."""
+    return build_gpt2(tmp_path_factory.mktemp("second-gpt2"), seed=1, n_layer=2)
+
+
+def wait_model(page, name: str, layers: int) -> None:
+    """Wait until the page's status line says ``name`` (with its ``layers``) is ready."""
+    page.locator(".mlprec-status .mlprec-ready").filter(has_text=name).wait_for(timeout=90_000)
+    assert f"{layers} layers" in status(page), status(page)
+
+
+def shows_layer(page, layer: int) -> bool:
+    return page.evaluate(
+        """(layer) => [...document.querySelectorAll('.mlprec-section')[1].querySelectorAll('text.mainheading')]
+             .every(t => t.textContent.includes(`at layer ${layer}`))""",
+        layer,
+    )
+
+
+@pytest.mark.parametrize("pool", [0, 2], ids=["one-kernel-per-page", "preheated-pool"])
+def test_two_visitors_picking_models_at_once_each_end_on_their_own(
+    browser, tiny_gpt2_dir, second_gpt2_dir, minilm_dir, artifacts, tmp_path, pool
+):
+    from core.cache import capture
+    from core.diskcache import DiskStore
+    from core.models import load_model
+    from core.texts import DEFAULT_TEXTS
+
+    store = tmp_path / "activations"
+    env = {
+        "MLPREC_MODELS": f"{tiny_gpt2_dir},{second_gpt2_dir}",  # the packaged MiniLM is offered too
+        "MLPREC_DISK_CACHE": "on",
+        "MLPREC_CACHE_DIR": str(store),
+    }
+    args = ["--preheat_kernel=True", f"--pool_size={pool}"] if pool else []
+    log = artifacts / f"voila-two-models-{pool}-server.log"
+    picks = {str(second_gpt2_dir): 2, str(minilm_dir): 6}  # model: its layers
+    with VoilaServer(tiny_gpt2_dir, log, extra_env=env, extra_args=args) as server:
+        if pool:
+            server.wait_pool_warm(pool)
+        visitors = [open_page(browser, server.url) for _ in picks]
+        try:
+            for _, page in visitors:
+                wait_ready(page)
+                page.get_by_text(SETTINGS).click()
+            pickers = [page.locator(".mlprec-model select") for _, page in visitors]
+            for picker, name in zip(pickers, picks, strict=True):  # both choices sent before either is awaited
+                picker.select_option(label=name)
+            for (_, page), (name, layers) in zip(visitors, picks.items(), strict=True):
+                wait_model(page, name, layers)
+            first, second = (page for _, page in visitors)
+            assert str(minilm_dir) not in status(first) and str(second_gpt2_dir) not in status(second)
+            assert shows_layer(first, 1)  # the default layer 3 pulled into the 2-layer model's range
+            assert shows_layer(second, 3)
+            assert errors(first) == [] and errors(second) == []
+        finally:
+            for context, page in visitors:
+                leave(page)
+                context.close()
+        assert_no_traceback(server)
+
+    disk = DiskStore(store)
+    entries = sorted(path.name for path in store.iterdir())
+    assert len(entries) == 9 and all(not name.startswith(".tmp-") for name in entries), entries
+    for folder in (tiny_gpt2_dir, second_gpt2_dir, minilm_dir):  # the starting model and both picks
+        model = load_model(str(folder))
+        for text in DEFAULT_TEXTS.values():
+            stored = disk.get(model, text, "mlp_out")
+            assert stored is not None, f"no entry for {folder.name}: {text!r}"
+            np.testing.assert_allclose(stored.vectors, capture(model, text).vectors, rtol=1e-5, atol=1e-6)
