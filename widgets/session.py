@@ -10,6 +10,7 @@ layer or token pulled into range, a gallery example's texts) writes into the sta
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -32,6 +33,23 @@ log = logging.getLogger(__name__)
 TEXT_TRAITS = ("text_a", "text_b", "text_c")
 RUN_TRAITS = frozenset({"run", "example", *TEXT_TRAITS, "hook", "skip_first", "center"})  # "run": Apply
 VIEW_NAMES = frozenset({"data", *SLICE_TRAITS, *VISUAL_TRAITS})  # what a Frame's ``changed`` may hold
+EXIT_WAIT_S = 4.0  # at exit, how long background work may take to finish (Jupyter kills a kernel after 5 s)
+_exiting = threading.Event()  # set when the interpreter ends: warm-ups stop at the next layer
+
+
+@atexit.register
+def _finish_background_work() -> None:
+    """Let this app's threads (``mlprec-*``: loads, warm-ups, steering) finish before the interpreter ends.
+
+    A kernel is shut down while its page works (the visitor closed the tab during a model load): torch
+    aborts the whole process ("terminate called without an active exception") if the interpreter
+    finalises while one of these daemon threads is inside an operator.
+    """
+    _exiting.set()
+    deadline = time.monotonic() + EXIT_WAIT_S
+    for thread in threading.enumerate():
+        if thread.name.startswith("mlprec-") and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 @dataclass(frozen=True)
@@ -336,7 +354,7 @@ class Session:
         self.frames += 1
         frame = Frame(bench, state.layer, state.token, frozenset(changed), self.frames)
         self.feed.publish(frame)
-        if self.background and changed - {"layer", *VISUAL_TRAITS}:  # what the other layers show has changed
+        if self.background and changed - {"layer", *VISUAL_TRAITS} and not _exiting.is_set():  # other layers changed
             self._generation = frame.number
             threading.Thread(target=self._warm, args=(frame,), daemon=True, name="mlprec-warm").start()
         if self.compared_feed.frame.bench is not None and changed - {"data"}:
@@ -356,7 +374,7 @@ class Session:
         generation = frame.number
         for layer in sorted(range(frame.n_layers), key=lambda layer: (abs(layer - frame.layer), layer)):
             with self.lock:
-                if generation != self._generation:  # a newer warm-up has started
+                if generation != self._generation or _exiting.is_set():  # a newer warm-up has started, or exit
                     return
                 for warm in self.feed.warmers:
                     try:

@@ -1,7 +1,7 @@
-"""Faults a class brings to one server: a visitor who closes the tab mid-run, two visitors picking models at once.
+"""Faults a class brings to one server: visitors who leave mid-run, two visitors picking models at once.
 
 Each story runs its own Voila server on the tiny GPT-2 and reads the server's side too: its kernels (processes)
-and its log, which must hold no traceback.
+and its log, which must hold no traceback and no aborted kernel.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 from tests.browser import VIEWPORT, VoilaServer, leave, wait_ready
+from tests.browser.test_load import shows_layer
+from tests.browser.test_pool import pooled_pages
 from tests.tiny import build_gpt2
 
 pytestmark = pytest.mark.browser
@@ -49,6 +51,15 @@ def kernel_id(pid: int) -> str:
     return next(re.search(r"kernel-([0-9a-f-]+)\.json", part).group(1) for part in command if "kernel-" in part)
 
 
+def wait_new_kernels(server: VoilaServer, known: set[int], count: int, timeout_s: float = 30) -> list[int]:
+    """Wait until the server runs ``count`` kernels besides ``known``; their process ids."""
+    deadline = time.monotonic() + timeout_s
+    while len(new := set(server.kernel_pids()) - known) < count:
+        assert time.monotonic() < deadline, f"no new kernel within {timeout_s:.0f} s:\n{server.log_tail()}"
+        time.sleep(0.2)
+    return sorted(new)
+
+
 def wait_gone(server: VoilaServer, pids: set[int], timeout_s: float) -> None:
     """Wait until none of ``pids`` is one of the server's kernels; fails after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
@@ -57,9 +68,10 @@ def wait_gone(server: VoilaServer, pids: set[int], timeout_s: float) -> None:
         time.sleep(0.5)
 
 
-def assert_no_traceback(server: VoilaServer) -> None:
+def assert_clean_log(server: VoilaServer) -> None:
+    """No traceback, and no kernel that aborted (torch: "terminate called without an active exception")."""
     log = server.log_tail(10**8)
-    assert "Traceback" not in log, log[-6000:]
+    assert "Traceback" not in log and "terminate called" not in log, log[-6000:]
 
 
 def test_visitors_who_leave_mid_load_leave_a_healthy_server(browser, tiny_gpt2_dir, minilm_dir, artifacts):
@@ -82,10 +94,9 @@ def test_visitors_who_leave_mid_load_leave_a_healthy_server(browser, tiny_gpt2_d
         other.locator(".mlprec-status .mlprec-busy").wait_for(timeout=30_000)
         vanishing.close()  # gone without beforeunload
         impatient, page = open_page(browser, server.url, wait_until="commit")
-        while len(server.kernel_pids()) < 3:  # its kernel runs the notebook for the page that will not wait
-            time.sleep(0.2)
-        [gave_up] = [kernel_id(pid) for pid in set(server.kernel_pids()) - left_pids]
-        left_pids = set(server.kernel_pids())
+        [gave_up_pid] = wait_new_kernels(server, left_pids, 1)  # it runs the notebook for a page that will not wait
+        gave_up = kernel_id(gave_up_pid)
+        left_pids.add(gave_up_pid)
         page.close(run_before_unload=True)
         impatient.close()
 
@@ -104,7 +115,7 @@ def test_visitors_who_leave_mid_load_leave_a_healthy_server(browser, tiny_gpt2_d
     assert f"({vanished}) with 0 connections" in log, "the vanished page's kernel was not culled"
     assert f"({gave_up}) with 0 connections" in log, "the abandoned page's kernel was not culled"
     assert "403 POST /voila/api/shutdown" not in log
-    assert_no_traceback(server)
+    assert_clean_log(server)
 
 
 @pytest.fixture(scope="module")
@@ -117,14 +128,6 @@ def wait_model(page, name: str, layers: int) -> None:
     """Wait until the page's status line says ``name`` (with its ``layers``) is ready."""
     page.locator(".mlprec-status .mlprec-ready").filter(has_text=name).wait_for(timeout=90_000)
     assert f"{layers} layers" in status(page), status(page)
-
-
-def shows_layer(page, layer: int) -> bool:
-    return page.evaluate(
-        """(layer) => [...document.querySelectorAll('.mlprec-section')[1].querySelectorAll('text.mainheading')]
-             .every(t => t.textContent.includes(`at layer ${layer}`))""",
-        layer,
-    )
 
 
 @pytest.mark.parametrize("pool", [0, 2], ids=["one-kernel-per-page", "preheated-pool"])
@@ -153,6 +156,7 @@ def test_two_visitors_picking_models_at_once_each_end_on_their_own(
             for _, page in visitors:
                 wait_ready(page)
                 page.get_by_text(SETTINGS).click()
+            assert pooled_pages(server) == (2 if pool else 0)
             pickers = [page.locator(".mlprec-model select") for _, page in visitors]
             for picker, name in zip(pickers, picks, strict=True):  # both choices sent before either is awaited
                 picker.select_option(label=name)
@@ -167,7 +171,7 @@ def test_two_visitors_picking_models_at_once_each_end_on_their_own(
             for context, page in visitors:
                 leave(page)
                 context.close()
-        assert_no_traceback(server)
+        assert_clean_log(server)
 
     disk = DiskStore(store)
     entries = sorted(path.name for path in store.iterdir())
