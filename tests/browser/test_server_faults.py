@@ -51,6 +51,11 @@ def kernel_id(pid: int) -> str:
     return next(re.search(r"kernel-([0-9a-f-]+)\.json", part).group(1) for part in command if "kernel-" in part)
 
 
+def page_kernel_id(page) -> str:
+    """The id of the kernel behind a loaded page (Voila writes it into the page's configuration)."""
+    return page.evaluate("() => JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
+
+
 def wait_new_kernels(server: VoilaServer, known: set[int], count: int, timeout_s: float = 30) -> list[int]:
     """Wait until the server runs ``count`` kernels besides ``known``; their process ids."""
     deadline = time.monotonic() + timeout_s
@@ -75,16 +80,23 @@ def assert_clean_log(server: VoilaServer) -> None:
 
 
 def test_visitors_who_leave_mid_load_leave_a_healthy_server(browser, tiny_gpt2_dir, minilm_dir, artifacts):
-    """One visitor closes the tab while a model loads (the browser tells Voila, which shuts the kernel down),
-    another vanishes without a word (a crashed browser, a lost network), a third gives up while the page is
-    still being built (both culled when idle); a fourth visitor then gets a complete page, and only their
-    kernel is left."""
+    """One visitor gives up while the page is still being built, another closes the tab while a model loads
+    (the browser tells Voila, which shuts the kernel down), a third vanishes without a word (a crashed
+    browser, a lost network; this one and the first are culled when idle); a fourth visitor then gets a
+    complete page, and only their kernel is left."""
     with VoilaServer(tiny_gpt2_dir, artifacts / "voila-left-server.log", cull_idle_s=15, cull_interval_s=5) as server:
-        leaving = [open_page(browser, server.url) for _ in range(2)]
+        leaving = [open_page(browser, server.url, wait_until="commit") for _ in range(2)]  # built side by side
+        staying = set(wait_new_kernels(server, set(), 2))
+        impatient, page = open_page(browser, server.url, wait_until="commit")
+        [gave_up_pid] = wait_new_kernels(server, staying, 1)  # it runs the notebook for a page that will not wait
+        gave_up = kernel_id(gave_up_pid)
+        page.close(run_before_unload=True)
+        impatient.close()
         for _, page in leaving:
             wait_ready(page)
-        closed, vanished = (kernel_id(pid) for pid in server.kernel_pids())  # in the order the pages opened
-        left_pids = set(server.kernel_pids())
+        closed, vanished = (page_kernel_id(page) for _, page in leaving)
+        assert {kernel_id(pid) for pid in staying} == {closed, vanished}
+        left_pids = staying | {gave_up_pid}
         (closing, page), (vanishing, other) = leaving
         pick_model(page, str(minilm_dir))  # all-MiniLM-L6-v2 loads in the kernel's background thread
         page.locator(".mlprec-status .mlprec-busy").wait_for(timeout=30_000)
@@ -93,12 +105,6 @@ def test_visitors_who_leave_mid_load_leave_a_healthy_server(browser, tiny_gpt2_d
         pick_model(other, str(minilm_dir))
         other.locator(".mlprec-status .mlprec-busy").wait_for(timeout=30_000)
         vanishing.close()  # gone without beforeunload
-        impatient, page = open_page(browser, server.url, wait_until="commit")
-        [gave_up_pid] = wait_new_kernels(server, left_pids, 1)  # it runs the notebook for a page that will not wait
-        gave_up = kernel_id(gave_up_pid)
-        left_pids.add(gave_up_pid)
-        page.close(run_before_unload=True)
-        impatient.close()
 
         context, page = open_page(browser, server.url)
         try:
@@ -151,7 +157,7 @@ def test_two_visitors_picking_models_at_once_each_end_on_their_own(
     with VoilaServer(tiny_gpt2_dir, log, extra_env=env, extra_args=args) as server:
         if pool:
             server.wait_pool_warm(pool)
-        visitors = [open_page(browser, server.url) for _ in picks]
+        visitors = [open_page(browser, server.url, wait_until="commit") for _ in picks]
         try:
             for _, page in visitors:
                 wait_ready(page)
