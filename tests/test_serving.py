@@ -117,3 +117,22 @@ def test_a_served_page_is_built_before_the_browser_asks_and_later_loads_go_to_th
     warmer.join(30)  # and the other layers are computed ahead, while the visitor looks at the first
     bench = app.session.feed.frame.bench
     assert ("layer_tests", app.state.alpha, app.state.permutations, 0) in bench._memo
+
+
+def test_a_kernel_shut_down_while_a_model_loads_exits_cleanly(tiny_gpt2_dir, minilm_dir):
+    """A closed tab's kernel is shut down while its page loads another model in the background: the process
+    must end normally, not abort ("terminate called without an active exception", torch inside a thread
+    when the interpreter ends)."""
+    import subprocess
+    import sys
+
+    script = (
+        "from widgets import Dashboard\n"
+        f"app = Dashboard(model={str(tiny_gpt2_dir)!r}, background=True)\n"
+        "app.wait()\n"
+        f"app.state.model = {str(minilm_dir)!r}  # the load runs in a thread; the interpreter ends now\n"
+        "assert not app.wait(timeout=0), 'the load should still run'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "terminate called" not in done.stderr

@@ -11,6 +11,7 @@ layer or token pulled into range, a gallery example's texts) writes into the sta
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import threading
 import time
@@ -35,6 +36,23 @@ RUN_TRAITS = frozenset({"run", "example", *TEXT_TRAITS, "hook", "skip_first", "c
 VIEW_NAMES = frozenset({"data", *SLICE_TRAITS, *VISUAL_TRAITS})  # what a Frame's ``changed`` may hold
 THROTTLED = frozenset({"layer", "token"})  # continuous sliders: dragged through many values in a second
 THROTTLE_S = 0.1  # at most one frame of theirs per 100 ms; the last value is always drawn
+EXIT_WAIT_S = 4.0  # at exit, how long background work may take to finish (Jupyter kills a kernel after 5 s)
+_exiting = threading.Event()  # set when the interpreter ends: warm-ups stop at the next layer
+
+
+@atexit.register
+def _finish_background_work() -> None:
+    """Let this app's threads (``mlprec-*``: loads, warm-ups, steering) finish before the interpreter ends.
+
+    A kernel is shut down while its page works (the visitor closed the tab during a model load): torch
+    aborts the whole process ("terminate called without an active exception") if the interpreter
+    finalises while one of these daemon threads is inside an operator.
+    """
+    _exiting.set()
+    deadline = time.monotonic() + EXIT_WAIT_S
+    for thread in threading.enumerate():
+        if thread.name.startswith("mlprec-") and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 @dataclass(frozen=True)
@@ -386,6 +404,8 @@ class Session:
             self._start_warming(self.feed.frame)
 
     def _start_warming(self, frame: Frame) -> None:
+        if _exiting.is_set():
+            return
         self._generation = frame.number
         threading.Thread(target=self._warm, args=(frame,), daemon=True, name="mlprec-warm").start()
 
@@ -395,7 +415,7 @@ class Session:
         generation = frame.number
         for layer in sorted(range(frame.n_layers), key=lambda layer: (abs(layer - frame.layer), layer)):
             with self.lock:
-                if generation != self._generation:  # a newer warm-up has started
+                if generation != self._generation or _exiting.is_set():  # a newer warm-up has started, or exit
                     return
                 for warm in self.feed.warmers:
                     try:

@@ -54,7 +54,7 @@ class VoilaServer:
     """``voila dashboard.ipynb`` serving ``model`` (MLPREC_MODEL) on 127.0.0.1; a context manager.
 
     Its output goes to ``log_path``. Kernels whose page went away are culled after ``cull_idle_s`` idle
-    seconds (a page that stays connected is never culled).
+    seconds, checked every ``cull_interval_s`` (a page that stays connected is never culled).
     """
 
     def __init__(
@@ -65,6 +65,7 @@ class VoilaServer:
         theme: str | None = None,
         startup_timeout: float = 60.0,
         cull_idle_s: int = 60,
+        cull_interval_s: int = 15,
         extra_env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
     ):
@@ -73,6 +74,7 @@ class VoilaServer:
         self.theme = theme
         self.startup_timeout = startup_timeout
         self.cull_idle_s = cull_idle_s
+        self.cull_interval_s = cull_interval_s
         self.extra_env = extra_env or {}
         self.extra_args = list(extra_args or [])
         self.port: int | None = None
@@ -107,7 +109,7 @@ class VoilaServer:
             f"--port={self.port}",
             "--Voila.ip=127.0.0.1",
             f"--MappingKernelManager.cull_idle_timeout={self.cull_idle_s}",
-            "--MappingKernelManager.cull_interval=15",
+            f"--MappingKernelManager.cull_interval={self.cull_interval_s}",
         ]
         if self.theme:
             command.append(f"--theme={self.theme}")
