@@ -9,7 +9,8 @@ A -> B -> target are the true projections of the extrapolation.
 ``pca_2d`` is exact PCA, the same as scikit-learn's ``PCA(n_components=2, svd_solver="full")`` up to each
 component's sign: the two leading eigenvectors of the centered scatter matrix X_c^T X_c [d, d] (float64), found
 by LAPACK's MRRR solver for those two alone (``scipy.linalg.eigh(subset_by_index=...)``), without the full
-decomposition. Signs follow scikit-learn's rule (each component's largest entry positive), so the same tokens
+decomposition, on one BLAS thread (with two, its many small steps wait on each other: 2-4x slower on a
+shared 2-core machine). Signs follow scikit-learn's rule (each component's largest entry positive), so the same tokens
 always give the same picture. (For 1,500 x 768 scikit-learn's default solver is randomized, and where the
 leading eigenvalues are close its coordinates are far from the exact ones: benchmarks/bench_insight.py.)
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 from .texts import TEXT_NAMES
 
@@ -48,7 +50,10 @@ def pca_2d(X: np.ndarray) -> PlanarPCA:
     centered = X - mean
     scatter = centered.T @ centered
     total = float(np.trace(scatter))
-    values, vectors = scipy.linalg.eigh(scatter, subset_by_index=[d - k, d - 1], overwrite_a=True, check_finite=False)
+    with threadpool_limits(1, "blas"):  # LAPACK's many small steps only wait on a second thread
+        values, vectors = scipy.linalg.eigh(
+            scatter, subset_by_index=[d - k, d - 1], overwrite_a=True, check_finite=False
+        )
     components = vectors[:, ::-1].T  # largest first
     components *= np.sign(components[np.arange(k), np.abs(components).argmax(axis=1)])[:, None]
     ratio = np.clip(values[::-1], 0.0, None) / total if total > 0 else np.zeros(k)
