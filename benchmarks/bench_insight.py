@@ -164,8 +164,7 @@ def print_table(results: dict) -> None:
     rows = [
         ("vocab, one layer (3 vectors, top+bottom 10)", one["first_visit"], one["direct"], "15 ms"),
         ("  memoised revisit", one["memoised"], one["direct"], ""),
-        ("  products known (a new alpha, or any layer", one["new_alpha"], one["direct"], ""),
-        ("    after the 12-layer table): no product", one["new_alpha"], one["direct"], ""),
+        ("  products known (new alpha; layer after table)", one["new_alpha"], one["direct"], ""),
         ("  floor: reading W once", one["read_W_once"], one["direct"], ""),
         ("vocab, 12 layers (target top 10), fresh reader", every["first"], every["direct_per_layer"], "60 ms"),
         ("  new alpha, every layer visited", every["layers_visited"], every["direct_per_layer"], ""),
