@@ -6,7 +6,7 @@ For a vector v [d] at a layer (the target tau = m_B + alpha (m_B - m_A), or a me
   W_U final(v) (GPT-2: ``lm_head(ln_f(v))``);
 - ``raw`` (Geva et al. 2022): the output embedding applied to v alone, W_U v.
 
-Logits are float32, one per vocabulary id. Models without an output head (BERT encoders) use their
+Logits come from float32 products with the output embedding, one per vocabulary id. Models without an output head (BERT encoders) use their
 input embedding matrix with ``raw`` only (core.head). ``mlp_neurons`` vectors are the MLP's hidden
 activations, not vectors of the residual stream's width: they have no vocabulary reading.
 With mean-centering on, the vectors are the centered ones (core.workbench).
@@ -223,8 +223,8 @@ class VocabReader:
             else:
                 gamma = 1.0 if norm.weight is None else norm.weight.detach().double().cpu().numpy()
                 rows = [gamma * (m - m.mean(axis=1, keepdims=True)) for m in means]
-                beta = [norm.bias.detach().double().cpu().numpy()[None]] if norm.bias is not None else []
-                found = products(self.head.W, np.concatenate(rows + beta[: self._offset is None]))
+                beta = [] if norm.bias is None or self._offset is not None else [norm.bias.detach().double().cpu()]
+                found = products(self.head.W, np.concatenate(rows + [b.numpy()[None] for b in beta]))
                 if self._offset is None:
                     self._offset = found[-1] if beta else np.zeros(found.shape[1], np.float32)
                 found = found[: 2 * len(missing)].reshape(len(missing), 2, -1)
