@@ -51,9 +51,7 @@ def pca_2d(X: np.ndarray) -> PlanarPCA:
     scatter = centered.T @ centered
     total = float(np.trace(scatter))
     with threadpool_limits(1, "blas"):  # LAPACK's many small steps only wait on a second thread
-        values, vectors = scipy.linalg.eigh(
-            scatter, subset_by_index=[d - k, d - 1], overwrite_a=True, check_finite=False
-        )
+        values, vectors = scipy.linalg.eigh(scatter, subset_by_index=[d - k, d - 1], overwrite_a=True)
     components = vectors[:, ::-1].T  # largest first
     components *= np.sign(components[np.arange(k), np.abs(components).argmax(axis=1)])[:, None]
     ratio = np.clip(values[::-1], 0.0, None) / total if total > 0 else np.zeros(k)
