@@ -41,7 +41,8 @@ is the first listed pair with u drawn for A and v not. The first 128 list positi
 draw at once (one position at a time, backwards, so that the earliest hit is kept without a branch); the rest
 of the lists only for the draws still without a qualifying pair (membership tested on bit masks), and the few
 draws that no list answers take the masked maximum of the whole of Q. (The best pairs of a list tend to share
-their B token, so a list answers a draw less often than the 24% of pairs that qualify would suggest.)
+their B token, so a list answers a draw less often than the share of pairs that qualify,
+n_A n_B / (n_pool (n_pool - 1)), would suggest.)
 Observed and permuted values are the same float32 cosines, so ties are exact.
 """
 
@@ -430,7 +431,7 @@ def _first_qualifying(Q, listed, pairs: _PairMasks, bits) -> np.ndarray:
     n_pool = int(np.sqrt(Q.shape[1]))
     member = np.unpackbits(bits.view(np.uint8), axis=1, bitorder="little")[:, :n_pool].astype(bool)
     by_row, outside = np.ascontiguousarray(member.T), np.ascontiguousarray(~member.T)  # [n_pool, c]
-    dense = min(_DENSE, listed.shape[1])
+    dense = min(_DENSE, listed.shape[1], 255)
     first = np.full((len(listed), len(bits)), dense, dtype=np.uint8)  # [cells, c]: first qualifying position
     hit, step = np.empty(first.shape, dtype=bool), np.empty_like(first)
     for t in range(dense - 1, -1, -1):  # backwards, so first >= t: first -= (first - t) * hit sets t on a hit
