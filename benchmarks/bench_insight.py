@@ -5,14 +5,17 @@ to GPT-2's 50,257 x 768 (random rows; its output head is tied to it, as GPT-2's 
 Each figure is set against a baseline timed the same way in the same run:
 
 - vocabulary, one layer: the target, mean A and mean B read through the logit lens (top and bottom 10)
-  by `core.vocab` on a first visit of each layer, and on a revisit (memoised), against the direct
-  way: numpy's W @ ln_f(v) for each vector and a full argsort of the 50,257 logits;
-- vocabulary, all 12 layers: the target's top 10 at every layer (one batched product) for a new alpha,
-  and memoised, against 12 separate one-layer readings;
+  by `core.vocab` on a first visit of each layer (two products with W, the first visit also W beta), on a
+  revisit (memoised) and at a new alpha (no product), against the direct way: numpy's W @ ln_f(v) for each
+  vector and a full argsort of the 50,257 logits; and the floor, one read of W (`W.sum()`);
+- vocabulary, all 12 layers: the target's top 10 at every layer for a new alpha from a fresh reader (all
+  layers' products in one batched product), with every layer already visited, and memoised, against 12
+  separate one-layer readings;
 - steering: `core.steer` (plain + steered next-token distributions; then with 20-token continuations)
   against the two plain forward passes it cannot avoid; memoised repeats;
 - PCA: `core.geometry.pca_2d` of 1,500 pooled tokens x 768 (random float32) and the projection of the
-  tokens, against numpy's SVD of the centered matrix.
+  tokens, against numpy's SVD of the centered matrix and against scikit-learn's default PCA (2 components,
+  its randomized solver at this size); the largest coordinate difference of each from the SVD's.
 
 Writes benchmarks/results/insight.json.
 
@@ -32,6 +35,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from sklearn.decomposition import PCA  # noqa: E402
 
 from benchmarks.common import machine, save  # noqa: E402
 from core.cache import ActivationCache, tokenize  # noqa: E402
@@ -55,6 +60,12 @@ def ms(action) -> float:
 
 def summary(values: list[float]) -> dict:
     return {"median_ms": statistics.median(values), "min_ms": min(values), "n": len(values)}
+
+
+def off_by(coords: np.ndarray, exact: np.ndarray) -> float:
+    """Largest coordinate difference after matching each component's sign."""
+    signs = np.sign((coords * exact).sum(axis=0))
+    return float(np.abs(coords * signs - exact).max())
 
 
 def direct_reading(W: np.ndarray, ln_f, vectors: np.ndarray, k: int = 10) -> list:
@@ -85,20 +96,25 @@ def main() -> None:
         layers = range(bench.n_layers)
         first = [ms(lambda layer=layer: lens.at_layer(layer, 1.0, "logit lens", 10)) for layer in layers]
         again = [ms(lambda layer=layer: lens.at_layer(layer, 1.0, "logit lens", 10)) for layer in layers]
+        new_alpha = [ms(lambda layer=layer: lens.at_layer(layer, 1.7, "logit lens", 10)) for layer in layers]
         direct = [ms(lambda layer=layer: direct_reading(W, ln_f, lens.vectors(layer, 1.0))) for layer in layers]
+        read_once = [ms(lambda: W.sum()) for _ in layers]  # the floor: W (154 MB) streamed from memory once
         results["vocab_one_layer"] = {
-            "first_visit": summary(first), "memoised": summary(again), "direct": summary(direct),
+            "first_visit": summary(first), "memoised": summary(again), "new_alpha": summary(new_alpha),
+            "direct": summary(direct), "read_W_once": summary(read_once),
         }  # fmt: skip
 
         alphas = [0.5 + 0.25 * i for i in range(8)]
-        table = [ms(lambda alpha=alpha: lens.through_layers(alpha, "logit lens", 10)) for alpha in alphas]
+        table = [ms(lambda alpha=alpha: VocabReader(bench).through_layers(alpha, "logit lens", 10)) for alpha in alphas]
+        known = [ms(lambda alpha=alpha: lens.through_layers(alpha, "logit lens", 10)) for alpha in alphas]
         table_again = [ms(lambda alpha=alpha: lens.through_layers(alpha, "logit lens", 10)) for alpha in alphas]
         table_direct = [
             ms(lambda alpha=alpha: [direct_reading(W, ln_f, lens.vectors(layer, alpha)[:1]) for layer in layers])
             for alpha in alphas
         ]
         results["vocab_all_layers"] = {
-            "first": summary(table), "memoised": summary(table_again), "direct_per_layer": summary(table_direct),
+            "first": summary(table), "layers_visited": summary(known), "memoised": summary(table_again),
+            "direct_per_layer": summary(table_direct),
         }  # fmt: skip
 
         prompt = DEFAULT_TEXTS["C"]
@@ -123,9 +139,17 @@ def main() -> None:
         _, _, vt = np.linalg.svd(centered, full_matrices=False)
         return centered @ vt[:2].T
 
+    def sklearn_pca():
+        return PCA(n_components=2, random_state=0).fit(X.astype(np.float64)).transform(X.astype(np.float64))
+
     ours = [ms(lambda: pca_2d(X).transform(X)) for _ in range(7)]
     svd = [ms(numpy_pca) for _ in range(7)]
-    results["pca_1500x768"] = {"pca_2d": summary(ours), "numpy_svd": summary(svd)}
+    default = [ms(sklearn_pca) for _ in range(7)]
+    exact = numpy_pca()
+    results["pca_1500x768"] = {
+        "pca_2d": summary(ours), "numpy_svd": summary(svd), "sklearn_default": summary(default),
+        "max_abs_difference_vs_svd": {"pca_2d": off_by(pca_2d(X).transform(X), exact), "sklearn_default": off_by(sklearn_pca(), exact)},
+    }  # fmt: skip
     save(results, ROOT / "benchmarks" / "results" / "insight.json", started, print_table)
 
 
@@ -140,18 +164,26 @@ def print_table(results: dict) -> None:
     rows = [
         ("vocab, one layer (3 vectors, top+bottom 10)", one["first_visit"], one["direct"], "15 ms"),
         ("  memoised revisit", one["memoised"], one["direct"], ""),
-        ("vocab, 12 layers (target top 10)", every["first"], every["direct_per_layer"], "60 ms"),
+        ("  products known (new alpha; layer after table)", one["new_alpha"], one["direct"], ""),
+        ("  floor: reading W once", one["read_W_once"], one["direct"], ""),
+        ("vocab, 12 layers (target top 10), fresh reader", every["first"], every["direct_per_layer"], "60 ms"),
+        ("  new alpha, every layer visited", every["layers_visited"], every["direct_per_layer"], ""),
         ("  memoised", every["memoised"], every["direct_per_layer"], ""),
         ("steer, next token", steering["steer_next_token"], steering["two_plain_passes"], "2 passes"),
         ("steer, + 20-token continuations", steering["steer_with_20_token_continuations"], steering["two_plain_passes"], ""),
         ("  memoised", steering["memoised"], steering["two_plain_passes"], ""),
         ("PCA 1500 x 768", pca["pca_2d"], pca["numpy_svd"], "30 ms"),
+        ("  vs scikit-learn's default PCA", pca["pca_2d"], pca["sklearn_default"], ""),
     ]  # fmt: skip
     print(f"{'figure':<46}{'ours (ms)':>11}{'baseline (ms)':>15}{'ratio':>9}  bar")
     for name, ours, base, bar in rows:
         ratio = ours["median_ms"] / base["median_ms"]
         print(f"{name:<46}{ours['median_ms']:>11.2f}{base['median_ms']:>15.2f}{ratio:>8.2f}x  {bar}")
     print(f"(medians; steering prompt: {steering['prompt_tokens']} tokens; baselines in the module docstring)")
+    off = pca["max_abs_difference_vs_svd"]
+    print(
+        f"PCA coordinates vs the exact SVD: ours {off['pca_2d']:.1e}, scikit-learn's default {off['sklearn_default']:.1e}"
+    )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ in chunks of at most ``chunk_elements``.
 
 The float32 stage loses about 6e-8 rho of accuracy, where rho = (p |b_j| + |q| |a_i|) / |t_ij| measures
 how much the two terms cancel (a_i close to b_j with a large alpha, e.g. the same text as A and B).
-Pairs with rho > ``_PAIR_MAX_CANCELLATION`` are few; their cosines are computed directly in float64 from
+Pairs with rho > ``PAIR_MAX_CANCELLATION`` are few; their cosines are computed directly in float64 from
 the target written without cancellation, t / s = b / s + q (b - a).
 """
 
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 PAIR_CHUNK_ELEMENTS = 1 << 20  # elements of the pair stage held at once (4 MiB of float32)
-_PAIR_MAX_CANCELLATION = 8.0  # rho above which a pair's cosines are computed directly (see above)
+PAIR_MAX_CANCELLATION = 8.0  # rho above which a pair's cosines are computed directly (see above)
 
 
 def _check(X: np.ndarray, ndim: int, name: str) -> np.ndarray:
@@ -60,7 +60,7 @@ def extrapolation(alpha: float) -> tuple[float, float]:
     return (1.0 + alpha) / scale, alpha / scale
 
 
-def _scaled_target(a, b, p: float, q: float):
+def scaled_target(a, b, p: float, q: float):
     """The target direction p b - q a, written as (p - q) b + q (b - a) so that a = b does not cancel."""
     return (p - q) * b + q * (b - a)
 
@@ -112,7 +112,7 @@ def token_average_target(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: flo
     p, q = extrapolation(alpha)
     mean_a = A.mean(axis=0, dtype=np.float64)
     mean_b = B.mean(axis=0, dtype=np.float64)
-    scores = cosines(C, _scaled_target(mean_a, mean_b, p, q))
+    scores = cosines(C, scaled_target(mean_a, mean_b, p, q))
     return TargetResult(
         mean_a=mean_a,
         mean_b=mean_b,
@@ -132,7 +132,7 @@ def layer_sweep(XA: np.ndarray, XB: np.ndarray, XC: np.ndarray, alpha: float = 1
     _same_width(XA, XB, XC)
     _same_layers(XA, XB, XC)
     p, q = extrapolation(alpha)
-    targets = _scaled_target(XA.mean(axis=1, dtype=np.float64), XB.mean(axis=1, dtype=np.float64), p, q)
+    targets = scaled_target(XA.mean(axis=1, dtype=np.float64), XB.mean(axis=1, dtype=np.float64), p, q)
     return cosines(XC, targets)
 
 
@@ -154,12 +154,12 @@ def _pair_terms(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float):
     bcn = (p * (B @ C.T)) * inv_c[None, :]
     acn = (q * (A @ C.T)) * inv_c[None, :]
     spread = abs(p) * b2.sqrt()[None, :] + abs(q) * a2.sqrt()[:, None]
-    ill_a, ill_b = torch.nonzero(t2 * _PAIR_MAX_CANCELLATION**2 < spread * spread, as_tuple=True)
+    ill_a, ill_b = torch.nonzero(t2 * PAIR_MAX_CANCELLATION**2 < spread * spread, as_tuple=True)
     exact = torch.empty(len(ill_a), C.shape[0], dtype=torch.float32)
     step = max(1, PAIR_CHUNK_ELEMENTS // max(1, A.shape[1] + C.shape[0]))
     for start in range(0, len(ill_a), step):
         i, j = ill_a[start : start + step], ill_b[start : start + step]
-        targets = _scaled_target(A[i], B[j], p, q)  # [m, d]
+        targets = scaled_target(A[i], B[j], p, q)  # [m, d]
         inv = torch.from_numpy(_inverse(torch.linalg.vector_norm(targets, dim=1).numpy()))
         exact[start : start + step] = ((targets @ C.T) * inv[:, None] * inv_c[None, :]).float()
     return inv_t.float(), bcn.float(), acn.float(), (ill_a, ill_b, exact)

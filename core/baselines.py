@@ -34,12 +34,16 @@ when the pool is narrower than the vectors, else tau = W X_pool directly, layer 
 terms cancel: large alpha and near-equal means); draws with rho > 1000 are recomputed from their means.
 
 Part 4-5 computation. A draw's pairs (i in A', j in B') are ordered pairs (u, v) of distinct pool rows, so
-Q[u, v, k] = cos(x_v + alpha (x_v - x_u), c_k) is computed once per layer for the whole pool
-(``analysis.pair_cosines(pool, pool, C)``; L n_pool^2 n_C float32 values, ``pair_test_size``), and every
-(layer, k) lists its 128 best pairs in decreasing order. A draw's statistic is the first listed pair with u
-drawn for A and v not; the lists are searched in growing windows, each only for the draws still without a
-qualifying pair (membership tested on bit masks), and the few draws that no list answers take the masked
-maximum of the whole of Q. Observed and permuted values are the same float32 cosines, so ties are exact.
+Q[u, v, k] = cos(x_v + alpha (x_v - x_u), c_k) is computed once for the whole pool at every layer at once
+(``_pool_pairs``: ``analysis``'s Gram expansion in float64, stored as float32; L n_pool^2 n_C values,
+``pair_test_size``), and every (layer, k) lists its 256 best pairs in decreasing order. A draw's statistic
+is the first listed pair with u drawn for A and v not. The first 128 list positions are checked for every
+draw at once (one position at a time, backwards, so that the earliest hit is kept without a branch); the rest
+of the lists only for the draws still without a qualifying pair (membership tested on bit masks), and the few
+draws that no list answers take the masked maximum of the whole of Q. (The best pairs of a list tend to share
+their B token, so a list answers a draw less often than the share of pairs that qualify,
+n_A n_B / (n_pool (n_pool - 1)), would suggest.)
+Observed and permuted values are the same float32 cosines, so ties are exact.
 """
 
 from __future__ import annotations
@@ -58,9 +62,9 @@ CORRECTION = (
 )
 NULL_CHUNK_ELEMENTS = 1 << 22  # float64 elements of intermediate arrays held at once (32 MiB)
 _NULL_MAX_CANCELLATION = 1000.0  # rho = sum_i |w_i| |x_i| / |tau| above which a draw is recomputed from its means
-_LISTED_PAIRS = 128  # best pairs listed per (layer, C token) for the Part 4-5 search
-_DENSE = 24  # listed pairs checked for every draw, one list position at a time
-_WINDOWS = (48, 128)  # how far down the lists each later round of the search looks
+_LISTED_PAIRS = 256  # best pairs listed per (layer, C token) for the Part 4-5 search
+_DENSE = 128  # listed pairs checked for every draw, one list position at a time (at most 255)
+_WINDOWS = (256,)  # how far down the lists each later round of the search looks
 
 
 # Validation
@@ -294,7 +298,7 @@ def _exact_cosines(pool, Cn, idx_a, idx_b, layers, p: float, q: float) -> np.nda
         part = slice(start, start + step)
         rows = layers[part, None]
         mean_a, mean_b = pool[rows, idx_a[part]].mean(axis=1), pool[rows, idx_b[part]].mean(axis=1)
-        target = (p - q) * mean_b + q * (mean_b - mean_a)  # [m, d]
+        target = analysis.scaled_target(mean_a, mean_b, p, q)  # [m, d]
         dots = np.einsum("md,mkd->mk", target, Cn[layers[part]])
         out[part] = dots * _inverse(np.linalg.norm(target, axis=1))[:, None]
     return out
@@ -327,14 +331,29 @@ def pair_test_size(n_layers: int, n_a: int, n_b: int, n_c: int) -> int:
 
 def _pool_pairs(pool: np.ndarray, XC: np.ndarray, alpha: float) -> np.ndarray:
     """Q[l, k, u * n_pool + v] = cos(x_v + alpha (x_v - x_u), c_k) over the pool's ordered pairs, -inf where
-    u = v (a row cannot be in A' and B' at once): pool [L, n_pool, d], XC [L, n_C, d] -> [L, n_C, n_pool^2]."""
+    u = v (a row cannot be in A' and B' at once): pool [L, n_pool, d], XC [L, n_C, d] -> [L, n_C, n_pool^2]
+    float32. Every layer at once from Gram matrices in float64 (``analysis``'s expansion), the pairs whose two
+    terms cancel recomputed from their targets."""
     n_layers, n_pool, _ = pool.shape
-    Q = np.empty((n_layers, XC.shape[1], n_pool * n_pool), dtype=np.float32)
-    for layer in range(n_layers):
-        cube = analysis.pair_cosines(pool[layer], pool[layer], XC[layer], alpha)  # [u, v, k]
-        cube[np.arange(n_pool), np.arange(n_pool)] = -np.inf
-        Q[layer] = cube.reshape(n_pool * n_pool, -1).T
-    return Q
+    p, q = analysis.extrapolation(alpha)
+    Cn = _unit_rows(XC)
+    along = np.matmul(Cn, pool.transpose(0, 2, 1))  # [L, n_C, n_pool]: x_v . c_k / |c_k|
+    squared = np.einsum("lnd,lnd->ln", pool, pool)  # [L, n_pool]
+    terms = (p * p) * squared[:, None, :] + (q * q) * squared[:, :, None]  # [L, u, v]
+    t2 = terms - (2 * p * q) * np.matmul(pool, pool.transpose(0, 2, 1))
+    inv_t = np.zeros_like(t2)
+    np.divide(1.0, np.sqrt(t2, where=t2 > 0, out=np.zeros_like(t2)), out=inv_t, where=t2 > 1e-12 * terms)
+    Q = (p * along[:, :, None, :] - q * along[:, :, :, None]) * inv_t[:, None]  # [L, n_C, u, v]
+    spread = abs(p) * np.sqrt(squared)[:, None, :] + abs(q) * np.sqrt(squared)[:, :, None]
+    ill = t2 * analysis.PAIR_MAX_CANCELLATION**2 < spread * spread
+    ill[:, np.arange(n_pool), np.arange(n_pool)] = False
+    layers, u, v = np.nonzero(ill)
+    if len(layers):
+        targets = analysis.scaled_target(pool[layers, u], pool[layers, v], p, q)  # [m, d]
+        dots = np.einsum("md,mkd->mk", targets, Cn[layers])
+        Q[layers, :, u, v] = dots * _inverse(np.linalg.norm(targets, axis=1))[:, None]
+    Q[:, :, np.arange(n_pool), np.arange(n_pool)] = -np.inf
+    return Q.reshape(n_layers, -1, n_pool * n_pool).astype(np.float32)
 
 
 def pair_statistics(XA, XB, XC, alpha: float = 1.0, n_permutations: int = 1000, seed: int = 0):
@@ -406,24 +425,21 @@ def _first_qualifying(Q, listed, pairs: _PairMasks, bits) -> np.ndarray:
 
     A listed pair (u, v) qualifies when u is drawn for A and v is not (v is then in B); the first qualifying
     pair of a list is the best. The first ``_DENSE`` listed pairs are checked for every draw at once, one
-    list position at a time; the rest of each list in growing windows, only for the (draw, cell) still without
+    list position at a time; the rest of each list in windows, only for the (draw, cell) still without
     a qualifying pair; what no list answers is the masked maximum of the cell's row of Q.
     """
-    cells = len(listed)
     n_pool = int(np.sqrt(Q.shape[1]))
     member = np.unpackbits(bits.view(np.uint8), axis=1, bitorder="little")[:, :n_pool].astype(bool)
     by_row, outside = np.ascontiguousarray(member.T), np.ascontiguousarray(~member.T)  # [n_pool, c]
-    result = np.empty((cells, len(bits)))
-    open_ = np.ones((cells, len(bits)), dtype=bool)
-    hit = np.empty_like(open_)
-    dense = min(_DENSE, listed.shape[1])
-    for t in range(dense):
+    dense = min(_DENSE, listed.shape[1], 255)
+    first = np.full((len(listed), len(bits)), dense, dtype=np.uint8)  # [cells, c]: first qualifying position
+    hit, step = np.empty(first.shape, dtype=bool), np.empty_like(first)
+    for t in range(dense - 1, -1, -1):  # backwards, so first >= t: first -= (first - t) * hit sets t on a hit
         np.logical_and(by_row[pairs.u[:, t]], outside[pairs.v[:, t]], out=hit)
-        hit &= open_
-        np.copyto(result, listed[:, t, None], where=hit)
-        open_ ^= hit
-    result = result.T
-    draw, cell = np.nonzero(open_.T)
+        np.multiply(np.subtract(first, t, out=step), hit, out=step)
+        first -= step
+    result = np.take_along_axis(listed, np.minimum(first, dense - 1), axis=1).T  # [c, cells]
+    draw, cell = np.nonzero(first.T == dense)
     seen = dense
     for window in _WINDOWS:
         stop = min(window, listed.shape[1])

@@ -1,11 +1,18 @@
 """The A -> B -> target geometry: the three texts' tokens at one layer in the plane of their first two
 principal components.
 
-scikit-learn's PCA (2 components, its default solver: exact for small inputs, randomized with a fixed
-seed for large ones, so the same tokens always give the same picture) is fitted on the pooled analysed tokens of A, B and C at
-the layer (the centered vectors when mean-centering is on: PCA removes their mean anyway, so only the
-target moves). Mean A, mean B and the target tau = m_B + alpha (m_B - m_A) are placed with the same
-fitted projection, so the arrows A -> B -> target are the true projections of the extrapolation.
+The PCA (2 components) is fitted on the pooled analysed tokens of A, B and C at the layer (the centered vectors
+when mean-centering is on: PCA removes their mean anyway, so only the target moves). Mean A, mean B and the
+target tau = m_B + alpha (m_B - m_A) are placed with the same fitted projection, so the arrows
+A -> B -> target are the true projections of the extrapolation.
+
+``pca_2d`` is exact PCA, the same as scikit-learn's ``PCA(n_components=2, svd_solver="full")`` up to each
+component's sign: the two leading eigenvectors of the centered scatter matrix X_c^T X_c [d, d] (float64), found
+by LAPACK's MRRR solver for those two alone (``scipy.linalg.eigh(subset_by_index=...)``), without the full
+decomposition, on one BLAS thread (with two, its many small steps wait on each other: 2-4x slower on a
+shared 2-core machine). Signs follow scikit-learn's rule (each component's largest entry positive), so the same tokens
+always give the same picture. (For 1,500 x 768 scikit-learn's default solver is randomized, and where the
+leading eigenvalues are close its coordinates are far from the exact ones: benchmarks/bench_insight.py.)
 """
 
 from __future__ import annotations
@@ -13,17 +20,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.decomposition import PCA
+import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 from .texts import TEXT_NAMES
 
 
-def pca_2d(X: np.ndarray) -> PCA:
-    """A 2-component PCA fitted on X [n, d] (n >= 2 rows); deterministic (seeded)."""
+@dataclass(frozen=True)
+class PlanarPCA:
+    """A fitted PCA: ``mean`` [d], ``components`` [k, d] (orthonormal rows, k <= 2) and
+    ``explained_variance_ratio_`` [k], each component's share of the total variance."""
+
+    mean: np.ndarray
+    components: np.ndarray
+    explained_variance_ratio_: np.ndarray
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Coordinates of X [n, d] on the components: [n, k] float64."""
+        return (np.asarray(X, dtype=np.float64) - self.mean) @ self.components.T
+
+
+def pca_2d(X: np.ndarray) -> PlanarPCA:
+    """The 2-component PCA of X [n, d] (n >= 2 rows), exact (module docstring)."""
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] < 2:
         raise ValueError(f"PCA needs at least two vectors, got shape {X.shape}.")
-    return PCA(n_components=min(2, *X.shape), random_state=0).fit(X)
+    k, d = min(2, *X.shape), X.shape[1]
+    mean = X.mean(axis=0)
+    centered = X - mean
+    scatter = centered.T @ centered
+    total = float(np.trace(scatter))
+    with threadpool_limits(1, "blas"):  # LAPACK's many small steps only wait on a second thread
+        values, vectors = scipy.linalg.eigh(scatter, subset_by_index=[d - k, d - 1], overwrite_a=True)
+    components = vectors[:, ::-1].T  # largest first
+    components *= np.sign(components[np.arange(k), np.abs(components).argmax(axis=1)])[:, None]
+    ratio = np.clip(values[::-1], 0.0, None) / total if total > 0 else np.zeros(k)
+    return PlanarPCA(mean, components, ratio)
 
 
 @dataclass(frozen=True)
@@ -48,9 +80,9 @@ class GeometryFits:
 
     def __init__(self, bench):
         self.bench = bench
-        self._fits: dict[int, tuple[PCA, dict[str, np.ndarray]]] = {}
+        self._fits: dict[int, tuple[PlanarPCA, dict[str, np.ndarray]]] = {}
 
-    def fit(self, layer: int) -> tuple[PCA, dict[str, np.ndarray]]:
+    def fit(self, layer: int) -> tuple[PlanarPCA, dict[str, np.ndarray]]:
         if layer not in self._fits:
             X = {name: self.bench.X(name)[layer] for name in TEXT_NAMES}
             pca = pca_2d(np.concatenate([X[name] for name in TEXT_NAMES]))

@@ -184,6 +184,24 @@ def test_pair_statistic_equals_the_loop_over_draws(alpha):
     np.testing.assert_allclose(observed, analysis.max_pair_cosines(XA, XB, XC, alpha)[0], rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("alpha", [1.0, -2.0, 1e6])
+def test_pooled_pair_cosines_equal_their_definition_also_where_the_two_terms_cancel(alpha):
+    """Q[l, k, u, v] = cos(x_v + alpha (x_v - x_u), c_k) for every ordered pair of distinct pooled rows, one
+    sklearn cosine at a time; rows 0 and 1 nearly equal and a zero row make the Gram form cancel or vanish."""
+    XA, XB, XC = _texts(np.random.default_rng(11), (4, 3, 2), 16, layers=2)
+    XA[:, 1] = XA[:, 0] + 1e-7 * XB[:, 0]
+    XB[:, 2] = 0.0
+    pool = np.concatenate([XA, XB], axis=1)
+    Q = baselines._pool_pairs(pool, XC, alpha).reshape(2, 2, 7, 7)
+    for layer, k, u, v in np.ndindex(Q.shape):
+        if u == v:
+            assert Q[layer, k, u, v] == -np.inf
+            continue
+        target = pool[layer, v] + alpha * (pool[layer, v] - pool[layer, u])
+        expected = cosine_similarity(target[None], XC[layer, k][None])[0, 0]
+        assert Q[layer, k, u, v] == pytest.approx(expected, abs=1e-6), (layer, k, u, v)
+
+
 def test_pair_statistic_is_the_same_through_every_search_path(monkeypatch):
     """Short lists and windows force the masked search of Q; a pool wider than 64 rows uses several bit words."""
     XA, XB, XC = _texts(np.random.default_rng(9), (6, 5, 4), 16, layers=2)

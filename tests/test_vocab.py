@@ -10,7 +10,7 @@ from core.cache import ActivationCache
 from core.head import output_head
 from core.models import load_model
 from core.texts import DEFAULT_TEXTS
-from core.vocab import VocabError, VocabReader, project, reader
+from core.vocab import READINGS, VocabError, VocabReader, extremes, project, reader
 from core.workbench import Workbench
 from tests.tiny import train_tokenizer
 
@@ -58,6 +58,32 @@ def test_gpt2_logit_lens_equals_lm_head_of_ln_f_of_the_target(tiny_gpt2, tiny_gp
         assert tables["target"].top[0][1] == tiny_gpt2.tokenizer.decode([tables["target"].top[0][0]])
 
 
+@pytest.mark.parametrize("center", [False, True])
+def test_gpt2_logit_lens_of_the_means_and_any_alpha_equals_lm_head_of_ln_f(tiny_gpt2, tiny_gpt2_dir, center):
+    """The two memoised products per layer (module docstring) give the model's own lm_head(ln_f(v)) for mean A,
+    mean B and targets of several alphas, also after a change of alpha with no new product."""
+    from transformers import GPT2LMHeadModel
+
+    lm = GPT2LMHeadModel.from_pretrained(tiny_gpt2_dir).eval()
+    lens = reader(bench_of(tiny_gpt2, center=center))
+    for alpha in (1.0, -0.5, 3.0, 40.0):
+        tables = lens.at_layer(1, alpha, "logit lens", 6)
+        for name, v in zip(READINGS, lens.vectors(1, alpha), strict=True):
+            with torch.no_grad():
+                expected = lm.lm_head(lm.transformer.ln_f(torch.as_tensor(v, dtype=torch.float32)[None]))[0].numpy()
+            assert [e[0] for e in tables[name].top] == top_ids(expected, 6), (alpha, name)
+            assert [e[0] for e in tables[name].bottom] == top_ids(-expected, 6), (alpha, name)
+            np.testing.assert_allclose([e[2] for e in tables[name].top], np.sort(expected)[::-1][:6], atol=1e-4)
+
+
+def test_extremes_order_ties_by_the_lower_id():
+    logits = np.array([[0.0, 2.0, 5.0, 2.0, 5.0, -1.0, -1.0, 2.0]])
+    ids, values = extremes(logits, 4)
+    assert ids.tolist() == [[2, 4, 1, 3]] and values.tolist() == [[5.0, 5.0, 2.0, 2.0]]
+    ids, values = extremes(logits, 3, largest=False)
+    assert ids.tolist() == [[5, 6, 0]] and values.tolist() == [[-1.0, -1.0, 0.0]]
+
+
 def test_gpt2_raw_reading_of_the_means_is_the_output_embedding_times_the_vector(tiny_gpt2, tiny_gpt2_dir):
     from transformers import GPT2LMHeadModel
 
@@ -98,6 +124,22 @@ def test_an_untied_head_is_read_from_the_checkpoint(untied_llama_dir):
     with torch.no_grad():
         expected = lm.lm_head(lm.model.norm(torch.as_tensor(v, dtype=torch.float32))).numpy()
     np.testing.assert_allclose(project(head, v, "logit lens").numpy(), expected, atol=1e-4)
+
+
+def test_an_rms_norm_lens_reads_each_vector_through_the_models_own_norm(untied_llama_dir):
+    """Llama's RMSNorm is not a LayerNorm: the reader applies model.norm then lm_head to every vector."""
+    from transformers import LlamaForCausalLM
+
+    lm = LlamaForCausalLM.from_pretrained(untied_llama_dir).eval()
+    lens = reader(bench_of(load_model(str(untied_llama_dir)), "resid_post"))
+    tables = lens.at_layer(1, 2.0, "logit lens", 5)
+    for name, v in zip(READINGS, lens.vectors(1, 2.0), strict=True):
+        with torch.no_grad():
+            expected = lm.lm_head(lm.model.norm(torch.as_tensor(v, dtype=torch.float32)[None]))[0].numpy()
+        assert [e[0] for e in tables[name].top] == top_ids(expected, 5), name
+        np.testing.assert_allclose([e[2] for e in tables[name].top], np.sort(expected)[::-1][:5], atol=1e-4)
+    table = lens.through_layers(2.0, "logit lens", 5)
+    assert [e[0] for e in table[1]] == [e[0] for e in tables["target"].top]
 
 
 def test_minilm_has_no_output_head_and_reads_raw_through_its_input_embedding(minilm):
