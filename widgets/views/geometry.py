@@ -43,7 +43,7 @@ class GeometryView(ExtraView):
     title = "Geometry · A → B → target"
     explanation = (
         "Every analysed token of A, B and C at the chosen layer, in the plane of their first two principal "
-        "components (scikit-learn PCA); mean A, mean B and the target are the large marks, with arrows A → B → "
+        "components (exact PCA); mean A, mean B and the target are the large marks, with arrows A → B → "
         "target; the title gives each axis' share of the variance. The recommended C token is ringed in green, the selected one in orange. Hover a point for its "
         "token; click a C point to select it."
     )
