@@ -79,7 +79,7 @@ class Dashboard:
             background=served() if background is None else background,
         )
         tell = self.messages.tell
-        self.controls = Controls(state, tell)
+        self.controls = Controls(state, tell, hold=self.session.hold)
         self.messages.on_busy.append(self.controls.set_busy)
         self.session.feed.subscribe(lambda _: self.controls.show_results(self.session.feed.frame.bench), {"data"})
         self.views = {key: view(state, self.session.feed, tell) for key, view in VIEWS.items()}

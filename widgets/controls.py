@@ -39,19 +39,26 @@ def token_choice(index: int, label: str) -> str:
     return f"{index}: “{label}”"
 
 
-def bind(state: AppState, trait: str, widget, tell: Callable[[str], None]) -> None:
+def bind(state: AppState, trait: str, widget, tell: Callable[[str], None], hold=None) -> None:
     """Keep ``widget.value`` and ``state.<trait>`` equal. A value the state refuses is told with the
     state's message and the widget shows the state's value again; a state value the widget cannot show
-    yet (a token before its list is filled) waits for the next frame."""
+    yet (a token before its list is filled) waits for the next frame. ``hold`` (Session.hold) may put off a
+    value the browser sent (a slider being dragged)."""
+
+    def apply(value):
+        try:
+            setattr(state, trait, value)
+        except TraitError as err:
+            tell(str(err))
+            widget.value = getattr(state, trait)
 
     def to_state(change):
         if change["new"] is None:  # nothing selected is no choice
             return
-        try:
-            setattr(state, trait, change["new"])
-        except TraitError as err:
-            tell(str(err))
-            widget.value = getattr(state, trait)
+        from_browser = bool(widget._property_lock)  # ipywidgets sets it while applying a browser's message
+        if hold is not None and from_browser and hold(lambda: apply(change["new"])):
+            return
+        apply(change["new"])
 
     def to_widget(change):
         try:
@@ -85,10 +92,11 @@ def model_picker(state: AppState, description: str, placeholder: str, none: bool
 class Controls:
     """Texts (applied on blur or with Apply), slice controls (Layer, Token, Alpha) and settings.
 
-    ``tell`` shows a refused value's message; ``show_results`` fits the controls to a new frame.
+    ``tell`` shows a refused value's message; ``show_results`` fits the controls to a new frame; ``hold``
+    (Session.hold) throttles the Layer slider while it is dragged.
     """
 
-    def __init__(self, state: AppState, tell: Callable[[str], None]):
+    def __init__(self, state: AppState, tell: Callable[[str], None], hold=None):
         self.state = state
         self.texts = {}
         self.counts = {}
@@ -140,7 +148,8 @@ class Controls:
             description="Alpha", min=-3.0, max=5.0, step=0.1, readout_format=".2f", style=WIDE, continuous_update=False
         )
         self.alpha.add_class("mlprec-alpha")
-        for trait, widget in (("layer", self.layer), ("alpha", self.alpha), ("token", self.token)):
+        bind(state, "layer", self.layer, tell, hold)  # dragged: throttled (Session.hold)
+        for trait, widget in (("alpha", self.alpha), ("token", self.token)):
             bind(state, trait, widget, tell)
         slices = HBox([self.layer, self.token, self.alpha], layout=Layout(flex_flow="row wrap", width="100%"))
         slices.add_class("mlprec-slices")

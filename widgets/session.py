@@ -34,8 +34,7 @@ log = logging.getLogger(__name__)
 TEXT_TRAITS = ("text_a", "text_b", "text_c")
 RUN_TRAITS = frozenset({"run", "example", *TEXT_TRAITS, "hook", "skip_first", "center"})  # "run": Apply
 VIEW_NAMES = frozenset({"data", *SLICE_TRAITS, *VISUAL_TRAITS})  # what a Frame's ``changed`` may hold
-THROTTLED = frozenset({"layer", "token"})  # continuous sliders: dragged through many values in a second
-THROTTLE_S = 0.1  # at most one frame of theirs per 100 ms; the last value is always drawn
+THROTTLE_S = 0.1  # a dragged slider draws at most one frame per 100 ms, and always its last value (hold)
 EXIT_WAIT_S = 4.0  # at exit, how long background work may take to finish (Jupyter kills a kernel after 5 s)
 _exiting = threading.Event()  # set when the interpreter ends: warm-ups stop at the next layer
 
@@ -139,7 +138,7 @@ class Session:
         self._worker: threading.Thread | None = None
         self._generation = 0  # the frame whose warm-up runs: an older warm-up stops
         self._drawn_at = float("-inf")  # time.monotonic() when the last frame was drawn
-        self._held = False  # a throttled change waits on the event loop
+        self._held: Callable[[], None] | None = None  # a dragged slider's latest value, waiting (hold)
         state.observe(self._changed, names=[*DATA_TRAITS, *SLICE_TRAITS, *VISUAL_TRAITS])
 
     # --- taking changes -------------------------------------------------------------------------
@@ -175,15 +174,13 @@ class Session:
     def _changed(self, change) -> None:
         with self._guard:
             self._pending.add(change["name"])
-        if change["name"] in THROTTLED and self._hold():
-            return
         self._flush()
 
-    def _hold(self) -> bool:
-        """Throttle a slider being dragged: a change that comes less than THROTTLE_S after the last frame
-        waits (on the kernel's event loop) until THROTTLE_S has passed, and the changes that come meanwhile
-        go into that one frame. True if held. Without a running event loop (a script, a test, nbconvert)
-        nothing waits."""
+    def hold(self, apply: Callable[[], None]) -> bool:
+        """Throttle a slider being dragged (the controls ask for each value the browser sends): a value that
+        comes less than THROTTLE_S after the last frame is put off (on the kernel's event loop) until
+        THROTTLE_S has passed, and a later value replaces it. True if ``apply`` was put off. Values set
+        from Python are never held."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -191,14 +188,15 @@ class Session:
         wait = self._drawn_at + THROTTLE_S - time.monotonic()
         if wait <= 0:
             return False
-        if not self._held:
-            self._held = True
+        first, self._held = self._held is None, apply
+        if first:
             loop.call_later(wait, self._release)
         return True
 
     def _release(self) -> None:
-        self._held = False
-        self._flush()
+        apply, self._held = self._held, None
+        if apply is not None:
+            apply()
 
     def _take(self) -> set[str]:
         with self._guard:
