@@ -126,8 +126,7 @@ class TargetView(View):
         labels = np.asarray(axis_labels(bench.labels("C")), dtype=object)
         if changed & {"data", "layer", "alpha"}:
             with self.means.hold_sync():
-                if len(self.means.x) != len(result.mean_a):  # what is re-sent is redrawn: only what changed
-                    self.means.x = np.arange(len(result.mean_a))
+                self.means.x = np.arange(len(result.mean_a))  # an unchanged array is not re-sent (traittypes)
                 self.means.y = np.vstack([result.mean_a, result.mean_b])
             padded(self.values, self.means.y, low=0.05, high=LEGEND_ROOM)
             self.means_figure.axes[1].tick_values = nice_ticks(self.values)
@@ -144,8 +143,7 @@ class TargetView(View):
                 self._token_axis, list(labels), tick_step(len(labels), width, LINE_PX / SLANT_SIN), SLANTED_LABEL_PX
             )
             with self.similarity.hold_sync():
-                if list(self.similarity.x) != list(labels):
-                    self.similarity.x = labels
+                self.similarity.x = labels
                 self.similarity.y = result.target_cosines
             k = result.recommended
             with self.best.hold_sync():
