@@ -9,8 +9,7 @@ A -> B -> target are the true projections of the extrapolation.
 ``pca_2d`` is exact PCA, the same as scikit-learn's ``PCA(n_components=2, svd_solver="full")`` up to each
 component's sign: the two leading eigenvectors of the centered scatter matrix X_c^T X_c [d, d] (float64), found
 by LAPACK's MRRR solver for those two alone (``scipy.linalg.eigh(subset_by_index=...)``), without the full
-decomposition, on one BLAS thread (with two, its many small steps wait on each other: 2-4x slower on a
-shared 2-core machine). Signs follow scikit-learn's rule (each component's largest entry positive), so the same tokens
+decomposition. Signs follow scikit-learn's rule (each component's largest entry positive), so the same tokens
 always give the same picture. (For 1,500 x 768 scikit-learn's default solver is randomized, and where the
 leading eigenvalues are close its coordinates are far from the exact ones: benchmarks/bench_insight.py.)
 """
@@ -21,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
-from threadpoolctl import threadpool_limits
 
 from .texts import TEXT_NAMES
 
@@ -42,16 +40,15 @@ class PlanarPCA:
 
 def pca_2d(X: np.ndarray) -> PlanarPCA:
     """The 2-component PCA of X [n, d] (n >= 2 rows), exact (module docstring)."""
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] < 2:
-        raise ValueError(f"PCA needs at least two vectors, got shape {X.shape}.")
-    k, d = min(2, *X.shape), X.shape[1]
-    mean = X.mean(axis=0)
-    centered = X - mean
+    centered = np.array(X, dtype=np.float64)  # a copy, centered in place
+    if centered.ndim != 2 or centered.shape[0] < 2:
+        raise ValueError(f"PCA needs at least two vectors, got shape {centered.shape}.")
+    k, d = min(2, *centered.shape), centered.shape[1]
+    mean = centered.mean(axis=0)
+    centered -= mean
     scatter = centered.T @ centered
     total = float(np.trace(scatter))
-    with threadpool_limits(1, "blas"):  # LAPACK's many small steps only wait on a second thread
-        values, vectors = scipy.linalg.eigh(scatter, subset_by_index=[d - k, d - 1], overwrite_a=True)
+    values, vectors = scipy.linalg.eigh(scatter, subset_by_index=[d - k, d - 1], overwrite_a=True)
     components = vectors[:, ::-1].T  # largest first
     components *= np.sign(components[np.arange(k), np.abs(components).argmax(axis=1)])[:, None]
     ratio = np.clip(values[::-1], 0.0, None) / total if total > 0 else np.zeros(k)

@@ -22,7 +22,6 @@ partial sort (``extremes``).
 from __future__ import annotations
 
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,9 +38,6 @@ DEFAULT_LENS = "logit lens"
 D_MODEL_HOOKS = ("mlp_out", "attn_out", "resid_post")
 READINGS = ("target", "mean_a", "mean_b")
 MEMO_ENTRIES = 512
-PRODUCT_ROWS = 128  # output-embedding rows multiplied at once by ``products`` for a few vectors
-FEW_VECTORS = 4  # up to this many vectors, ``products`` reads W once in blocks on two threads
-_WORKERS = ThreadPoolExecutor(2, thread_name_prefix="vocab")
 
 Entry = tuple[int, str, float]  # (vocabulary id, the tokenizer's decoding of that one id, logit)
 
@@ -81,13 +77,17 @@ def project(head: OutputHead, vectors: np.ndarray, lens: str) -> torch.Tensor:
 
 def extremes(logits: np.ndarray, k: int, largest: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The k largest (or smallest) logits of each row of ``logits`` [n, vocab]: ids [n, k'] and logits [n, k'],
-    k' = min(k, vocab), ordered from the most extreme; ties go to the lower id."""
-    logits = np.asarray(logits)
+    k' = min(k, vocab), ordered from the most extreme; ties go to the lower id.
+
+    torch's partial sort finds each row's k-th value; the ids at or beyond it are then ordered here, so ties
+    at the k-th value are settled by id whatever order the partial sort left them in."""
+    logits = np.ascontiguousarray(logits)
     k = min(int(k), logits.shape[-1])
+    kth = torch.topk(torch.from_numpy(logits), k, dim=1, largest=largest, sorted=False).values
+    thresholds = (kth.amin(dim=1) if largest else kth.amax(dim=1)).numpy()
     score = -logits if largest else logits  # ascending score = most extreme first
-    part = np.argpartition(score, k - 1, axis=1)[:, :k]
     ids = np.empty((len(logits), k), dtype=np.int64)
-    for row, threshold in enumerate(np.take_along_axis(score, part, axis=1).max(axis=1)):
+    for row, threshold in enumerate(-thresholds if largest else thresholds):
         candidates = np.flatnonzero(score[row] <= threshold)  # the k extremes and any ties at the k-th
         ids[row] = candidates[np.lexsort((candidates, score[row, candidates]))[:k]]
     return ids, np.take_along_axis(logits, ids, axis=1)
@@ -103,25 +103,11 @@ def layer_norm(head: OutputHead) -> nn.LayerNorm | None:
 def products(W: torch.Tensor, vectors: np.ndarray) -> np.ndarray:
     """W [vocab, d] times each of ``vectors`` [n, d]: [n, vocab] float32.
 
-    A few vectors cost one read of W (memory-bound): on the CPU, W goes through in blocks of ``PRODUCT_ROWS``
-    rows, two threads taking alternate blocks, each block small enough for BLAS to keep it on its thread (a
-    multi-threaded product per block would wait on itself). Many vectors are one ordinary product."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if W.device.type != "cpu":
-        with torch.inference_mode():
-            return (torch.as_tensor(vectors, device=W.device) @ W.T).cpu().numpy()
-    weights = W.detach().numpy()
-    if len(vectors) > FEW_VECTORS:
-        return vectors @ weights.T
-    out = np.empty((len(weights), len(vectors)), dtype=np.float32)
-    starts = range(0, len(weights), PRODUCT_ROWS)
-
-    def blocks(part: range) -> None:
-        for start in part:
-            np.matmul(weights[start : start + PRODUCT_ROWS], vectors.T, out=out[start : start + PRODUCT_ROWS])
-
-    list(_WORKERS.map(blocks, (starts[0::2], starts[1::2])))
-    return out.T
+    As W @ V^T, W's rows in their stored order: for a few vectors this is one read of W (memory-bound), which
+    torch's product streams on all its threads (the transposed form, V @ W^T, is several times slower)."""
+    V = torch.as_tensor(np.asarray(vectors, dtype=np.float32), device=W.device)
+    with torch.inference_mode():
+        return (W @ V.T).T.cpu().numpy()
 
 
 @dataclass(frozen=True)
