@@ -9,7 +9,10 @@ A -> B -> target are the true projections of the extrapolation.
 ``pca_2d`` is exact PCA, the same as scikit-learn's ``PCA(n_components=2, svd_solver="full")`` up to each
 component's sign: the two leading eigenvectors of the centered scatter matrix X_c^T X_c [d, d] (float64), found
 by LAPACK's MRRR solver for those two alone (``scipy.linalg.eigh(subset_by_index=...)``), without the full
-decomposition. Signs follow scikit-learn's rule (each component's largest entry positive), so the same tokens
+decomposition, on one BLAS thread (the app fits layers in a background thread while the page is busy; two
+BLAS threads on a shared 2-core machine wait on each other, measured up to 10x slower). With fewer tokens
+than dimensions (n < d: the usual texts, a few dozen tokens against 768 dimensions) the same two eigenvectors
+come from the small Gram matrix X_c X_c^T [n, n] instead: v = X_c^T u / sqrt(lambda). Signs follow scikit-learn's rule (each component's largest entry positive), so the same tokens
 always give the same picture. (For 1,500 x 768 scikit-learn's default solver is randomized, and where the
 leading eigenvalues are close its coordinates are far from the exact ones: benchmarks/bench_insight.py.)
 """
@@ -20,8 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+from threadpoolctl import ThreadpoolController
 
 from .texts import TEXT_NAMES
+
+_THREADS = ThreadpoolController()  # found once: a fresh threadpool_limits scans the loaded libraries (~1 ms)
 
 
 @dataclass(frozen=True)
@@ -43,16 +49,31 @@ def pca_2d(X: np.ndarray) -> PlanarPCA:
     centered = np.array(X, dtype=np.float64)  # a copy, centered in place
     if centered.ndim != 2 or centered.shape[0] < 2:
         raise ValueError(f"PCA needs at least two vectors, got shape {centered.shape}.")
-    k, d = min(2, *centered.shape), centered.shape[1]
     mean = centered.mean(axis=0)
     centered -= mean
-    scatter = centered.T @ centered
-    total = float(np.trace(scatter))
-    values, vectors = scipy.linalg.eigh(scatter, subset_by_index=[d - k, d - 1], overwrite_a=True)
+    total = float(np.einsum("ij,ij->", centered, centered))
+    values, vectors = _leading_axes(centered, min(2, *centered.shape), total)
     components = vectors[:, ::-1].T  # largest first
-    components *= np.sign(components[np.arange(k), np.abs(components).argmax(axis=1)])[:, None]
-    ratio = np.clip(values[::-1], 0.0, None) / total if total > 0 else np.zeros(k)
+    components *= np.sign(components[np.arange(len(components)), np.abs(components).argmax(axis=1)])[:, None]
+    ratio = np.clip(values[::-1], 0.0, None) / total if total > 0 else np.zeros(len(components))
     return PlanarPCA(mean, components, ratio)
+
+
+def _leading_axes(centered: np.ndarray, k: int, total: float) -> tuple[np.ndarray, np.ndarray]:
+    """The k largest eigenvalues [k] (ascending) of X_c^T X_c and their unit eigenvectors [d, k]."""
+    n, d = centered.shape
+    if n < d:  # through the Gram matrix, unless an axis has no variance (its direction is then arbitrary)
+        values, u = _top_eigh(centered @ centered.T, k)
+        if values[0] > 1e-12 * total:
+            return values, (centered.T @ u) / np.sqrt(values)
+    return _top_eigh(centered.T @ centered, k)
+
+
+def _top_eigh(symmetric: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k largest eigenvalues (ascending) and eigenvectors of a symmetric matrix [m, m] it may overwrite."""
+    m = len(symmetric)
+    with _THREADS.limit(limits=1, user_api="blas"):  # LAPACK's many small steps only wait on a second thread
+        return scipy.linalg.eigh(symmetric, subset_by_index=[m - k, m - 1], overwrite_a=True)
 
 
 @dataclass(frozen=True)
