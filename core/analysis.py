@@ -213,14 +213,14 @@ class _Lines(NamedTuple):
     Along A (f = j, x = i): u = bcn [n_B, n_C], vt = acn [n_A, n_C], w = inv_t^T [n_B, n_A].
     Along B (f = i, x = j): u = -acn [n_A, n_C], vt = -bcn [n_B, n_C], w = inv_t [n_A, n_B].
     Either way each float32 value is inv_t (bcn - acn)'s, bit for bit (negating both operands of a
-    subtraction negates its rounded result). v = vt^T [n_C, n_x]; ``ill`` [n_f, n_x] marks the
-    ill-conditioned pairs, whose formula values the lines leave out (they are -inf there)."""
+    subtraction negates its rounded result). v = vt^T [n_C, n_x]. ``ill`` [n_f, n_x] (None if there are
+    none) marks the ill-conditioned pairs, which the lines leave out: their values are -inf there."""
 
     u: torch.Tensor
     vt: torch.Tensor
     v: torch.Tensor
     w: torch.Tensor
-    ill: torch.Tensor
+    ill: torch.Tensor | None
     along_a: bool
 
 
@@ -230,8 +230,10 @@ def _lines(terms: PairTerms, along_a: bool) -> _Lines:
         u, vt, w, shape, at = terms.bcn, terms.acn, terms.inv_t.T.contiguous(), (n_b, n_a), (terms.ill_b, terms.ill_a)
     else:
         u, vt, w, shape, at = -terms.acn, -terms.bcn, terms.inv_t, (n_a, n_b), (terms.ill_a, terms.ill_b)
-    ill = torch.zeros(shape, dtype=torch.bool)
-    ill[at] = True
+    ill = None
+    if len(terms.ill_a):
+        ill = torch.zeros(shape, dtype=torch.bool)
+        ill[at] = True
     return _Lines(u, vt, vt.T.contiguous(), w, ill, along_a)
 
 
@@ -246,38 +248,49 @@ def _line_bounds(lines: _Lines) -> torch.Tensor:
     return torch.where(D >= 0, D * lines.w.amax(dim=1)[:, None], D * lines.w.amin(dim=1)[:, None])
 
 
-def _line_maxima(lines: _Lines, f: torch.Tensor, k: torch.Tensor, chunk_elements: int):
-    """Maximum [N] and its first position x [N] along the lines (f [N], k [N]), a few lines at a time."""
+def _line_values(lines: _Lines, f: torch.Tensor, k: torch.Tensor, chunk_elements: int):
+    """The values of the lines (f [N], k [N]) a few lines at a time: yields (start, values [m, n_x])."""
     step = max(1, chunk_elements // lines.v.shape[1])
-    values = torch.empty(len(f), dtype=torch.float32)
-    where = torch.empty(len(f), dtype=torch.int64)
     for start in range(0, len(f), step):
         fs, ks = f[start : start + step], k[start : start + step]
-        chunk = lines.v[ks]
+        chunk = lines.v.index_select(0, ks)
         torch.sub(lines.u[fs, ks][:, None], chunk, out=chunk)
-        chunk.mul_(lines.w[fs])
-        chunk.masked_fill_(lines.ill[fs], -torch.inf)
-        torch.max(chunk, dim=1, out=(values[start : start + step], where[start : start + step]))
-    return values, where
+        chunk.mul_(lines.w.index_select(0, fs))
+        if lines.ill is not None:
+            chunk.masked_fill_(lines.ill.index_select(0, fs), -torch.inf)
+        yield start, chunk
 
 
-def _all_line_maxima(lines: _Lines, chunk_elements: int):
-    """Maximum and its first position x along every line, both [n_f, n_C], a few slabs f at a time."""
+def _line_maxima(lines: _Lines, f: torch.Tensor, k: torch.Tensor, chunk_elements: int) -> torch.Tensor:
+    """Maximum [N] along the lines (f [N], k [N])."""
+    maxima = torch.empty(len(f), dtype=torch.float32)
+    for start, chunk in _line_values(lines, f, k, chunk_elements):
+        torch.amax(chunk, dim=1, out=maxima[start : start + len(chunk)])
+    return maxima
+
+
+def _first_positions(lines: _Lines, f: torch.Tensor, k: torch.Tensor, chunk_elements: int) -> torch.Tensor:
+    """First position x [N] of the maximum along the lines (f [N], k [N])."""
+    return torch.cat([chunk.argmax(dim=1) for _, chunk in _line_values(lines, f, k, chunk_elements)])
+
+
+def _all_line_maxima(lines: _Lines, chunk_elements: int) -> torch.Tensor:
+    """Maximum along every line [n_f, n_C], a few slabs f at a time."""
     (n_f, n_x), n_c = lines.w.shape, lines.u.shape[1]
     step = max(1, chunk_elements // (n_x * n_c))
-    values = torch.empty(n_f, n_c, dtype=torch.float32)
-    where = torch.empty(n_f, n_c, dtype=torch.int64)
+    maxima = torch.empty(n_f, n_c, dtype=torch.float32)
     buffer = torch.empty(min(step, n_f) * n_x * n_c, dtype=torch.float32)
-    ill_f, ill_x = torch.nonzero(lines.ill, as_tuple=True)
+    ill_f, ill_x = torch.nonzero(lines.ill, as_tuple=True) if lines.ill is not None else (None, None)
     for start in range(0, n_f, step):
         stop = min(start + step, n_f)
         chunk = buffer[: (stop - start) * n_x * n_c].view(stop - start, n_x, n_c)
         torch.sub(lines.u[start:stop, None, :], lines.vt[None, :, :], out=chunk)
         chunk.mul_(lines.w[start:stop, :, None])
-        inside = (ill_f >= start) & (ill_f < stop)
-        chunk[ill_f[inside] - start, ill_x[inside]] = -torch.inf
-        torch.max(chunk, dim=1, out=(values[start:stop], where[start:stop]))
-    return values, where
+        if ill_f is not None:
+            inside = (ill_f >= start) & (ill_f < stop)
+            chunk[ill_f[inside] - start, ill_x[inside]] = -torch.inf
+        torch.amax(chunk, dim=1, out=maxima[start:stop])
+    return maxima
 
 
 def _top_lines(bound: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -303,7 +316,8 @@ def _max_pairs_of_layer(terms: PairTerms, chunk_elements: int) -> tuple[torch.Te
     highest bound, along A and along B; then only the lines whose bound reaches G[k] (less
     PAIR_BOUND_MARGIN) are evaluated, along whichever axis leaves fewer, or every line, slab by slab, when
     more than 1 / PAIR_SPARSE_RATIO of them are left. A skipped line holds no value >= M[k], so M and its
-    first pair are those of the whole cube; the ill-conditioned pairs compete as candidates of their own.
+    first pair are those of the whole cube. The first positions are found on the lines that reach M only;
+    the ill-conditioned pairs compete as candidates of their own.
     """
     n_a, n_b, n_c = terms.inv_t.shape[0], terms.inv_t.shape[1], terms.bcn.shape[1]
     ill_k = torch.arange(n_c).repeat(len(terms.ill_a))
@@ -314,16 +328,19 @@ def _max_pairs_of_layer(terms: PairTerms, chunk_elements: int) -> tuple[torch.Te
         lines = _lines(terms, along_a)
         bound = _line_bounds(lines)
         f, k = _top_lines(bound)
-        guess.scatter_reduce_(0, k, _line_maxima(lines, f, k, chunk_elements)[0], "amax")
+        guess.scatter_reduce_(0, k, _line_maxima(lines, f, k, chunk_elements), "amax")
         candidates.append((lines, bound))
-    kept = [bound >= guess[None, :] - PAIR_BOUND_MARGIN for _, bound in candidates]
-    lines, kept = min(zip((lines for lines, _ in candidates), kept, strict=True), key=lambda pair: pair[1].sum())
+    candidates = [(lines, bound >= guess[None, :] - PAIR_BOUND_MARGIN) for lines, bound in candidates]
+    lines, kept = min(candidates, key=lambda candidate: candidate[1].sum())
     if kept.sum() * PAIR_SPARSE_RATIO > kept.numel():
-        values, x = (t.flatten() for t in _all_line_maxima(lines, chunk_elements))
-        f, k = torch.arange(kept.shape[0]).repeat_interleave(n_c), torch.arange(n_c).repeat(kept.shape[0])
+        f, k = torch.nonzero(torch.ones_like(kept), as_tuple=True)
+        values = _all_line_maxima(lines, chunk_elements).flatten()
     else:
         f, k = torch.nonzero(kept, as_tuple=True)
-        values, x = _line_maxima(lines, f, k, chunk_elements)
+        values = _line_maxima(lines, f, k, chunk_elements)
+    top = values >= torch.full((n_c,), -torch.inf).scatter_reduce_(0, k, values, "amax")[k]
+    f, k, values = f[top], k[top], values[top]
+    x = _first_positions(lines, f, k, chunk_elements)
     i, j = (x, f) if lines.along_a else (f, x)
     return _first_best(*(torch.cat(pair) for pair in zip((values, i, j, k), ill, strict=True)), n_b, n_c)
 
