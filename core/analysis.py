@@ -29,7 +29,7 @@ import torch
 
 PAIR_CHUNK_ELEMENTS = 1 << 20  # elements of the pair stage held at once (4 MiB of float32)
 PAIR_MAX_CANCELLATION = 8.0  # rho above which a pair's cosines are computed directly (see above)
-PAIR_GUESS_LINES = 2  # Part 5: lines per C token evaluated first, along each axis, for a first guess
+PAIR_GUESS_LINES = 4  # Part 5: lines per C token evaluated first, for a first guess
 PAIR_BOUND_MARGIN = 1e-6  # Part 5: slack on the skipping test, beyond the bound's own exactness
 PAIR_SPARSE_RATIO = 8  # Part 5: lines are evaluated one by one while at most 1 / 8 of them are left
 
@@ -150,6 +150,8 @@ class PairTerms(NamedTuple):
     ill_a: torch.Tensor  # [m] int64
     ill_b: torch.Tensor  # [m] int64
     exact: torch.Tensor  # [m, n_C]
+    p: float  # the target's coefficients, p b - q a
+    q: float
 
 
 def _pair_terms(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float) -> PairTerms:
@@ -177,7 +179,7 @@ def _pair_terms(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float) -> Pa
         targets = scaled_target(A[i], B[j], p, q)  # [m, d]
         inv = torch.from_numpy(_inverse(torch.linalg.vector_norm(targets, dim=1).numpy()))
         exact[start : start + step] = ((targets @ C.T) * inv[:, None] * inv_c[None, :]).float()
-    return PairTerms(inv_t.float(), bcn.float(), acn.float(), ill_a, ill_b, exact)
+    return PairTerms(inv_t.float(), bcn.float(), acn.float(), ill_a, ill_b, exact, p, q)
 
 
 def pair_cosines(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float = 1.0) -> np.ndarray:
@@ -251,11 +253,13 @@ def _line_bounds(lines: _Lines) -> torch.Tensor:
 def _line_values(lines: _Lines, f: torch.Tensor, k: torch.Tensor, chunk_elements: int):
     """The values of the lines (f [N], k [N]) a few lines at a time: yields (start, values [m, n_x])."""
     step = max(1, chunk_elements // lines.v.shape[1])
+    buffers = torch.empty(2, min(step, len(f)), lines.v.shape[1], dtype=torch.float32)
     for start in range(0, len(f), step):
         fs, ks = f[start : start + step], k[start : start + step]
-        chunk = lines.v.index_select(0, ks)
+        chunk, weights = buffers[0, : len(fs)], buffers[1, : len(fs)]
+        torch.index_select(lines.v, 0, ks, out=chunk)
         torch.sub(lines.u[fs, ks][:, None], chunk, out=chunk)
-        chunk.mul_(lines.w.index_select(0, fs))
+        chunk.mul_(torch.index_select(lines.w, 0, fs, out=weights))
         if lines.ill is not None:
             chunk.masked_fill_(lines.ill.index_select(0, fs), -torch.inf)
         yield start, chunk
@@ -311,27 +315,23 @@ def _first_best(values, i, j, k, n_b: int, n_c: int) -> tuple[torch.Tensor, torc
 def _max_pairs_of_layer(terms: PairTerms, chunk_elements: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Part 5 at one layer: M [n_C] float32 and its row-major first arg-max pair (i [n_C], j [n_C]).
 
-    The cube is read as lines (``_Lines``) whose maxima are bounded cheaply (``_line_bounds``). A first
-    guess G[k] <= M[k] is the best of the exact cosines of the ill-conditioned pairs and of the lines of
-    highest bound, along A and along B; then only the lines whose bound reaches G[k] (less
-    PAIR_BOUND_MARGIN) are evaluated, along whichever axis leaves fewer, or every line, slab by slab, when
-    more than 1 / PAIR_SPARSE_RATIO of them are left. A skipped line holds no value >= M[k], so M and its
-    first pair are those of the whole cube. The first positions are found on the lines that reach M only;
-    the ill-conditioned pairs compete as candidates of their own.
+    The cube is read as lines (``_Lines``) along the axis whose vectors weigh less in the target (A when
+    |p| >= |q|), where values vary least and the bounds (``_line_bounds``) are tightest. A first guess
+    G[k] <= M[k] is the best of the exact cosines of the ill-conditioned pairs and of the PAIR_GUESS_LINES
+    lines of highest bound; then only the lines whose bound reaches G[k] (less PAIR_BOUND_MARGIN) are
+    evaluated, or every line, slab by slab, when more than 1 / PAIR_SPARSE_RATIO of them are left. A skipped
+    line holds no value >= M[k], so M and its first pair are those of the whole cube. The first positions
+    are found on the lines that reach M only; the ill-conditioned pairs compete as candidates of their own.
     """
-    n_a, n_b, n_c = terms.inv_t.shape[0], terms.inv_t.shape[1], terms.bcn.shape[1]
+    n_b, n_c = terms.inv_t.shape[1], terms.bcn.shape[1]
     ill_k = torch.arange(n_c).repeat(len(terms.ill_a))
     ill = (terms.exact.flatten(), terms.ill_a.repeat_interleave(n_c), terms.ill_b.repeat_interleave(n_c), ill_k)
+    lines = _lines(terms, along_a=abs(terms.p) >= abs(terms.q))
+    bound = _line_bounds(lines)
+    f, k = _top_lines(bound)
     guess = torch.full((n_c,), -torch.inf).scatter_reduce_(0, ill_k, ill[0], "amax")
-    candidates = []
-    for along_a in (True, False):
-        lines = _lines(terms, along_a)
-        bound = _line_bounds(lines)
-        f, k = _top_lines(bound)
-        guess.scatter_reduce_(0, k, _line_maxima(lines, f, k, chunk_elements), "amax")
-        candidates.append((lines, bound))
-    candidates = [(lines, bound >= guess[None, :] - PAIR_BOUND_MARGIN) for lines, bound in candidates]
-    lines, kept = min(candidates, key=lambda candidate: candidate[1].sum())
+    guess.scatter_reduce_(0, k, _line_maxima(lines, f, k, chunk_elements), "amax")
+    kept = bound >= guess[None, :] - PAIR_BOUND_MARGIN
     if kept.sum() * PAIR_SPARSE_RATIO > kept.numel():
         f, k = torch.nonzero(torch.ones_like(kept), as_tuple=True)
         values = _all_line_maxima(lines, chunk_elements).flatten()
