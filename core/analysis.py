@@ -29,6 +29,7 @@ numbers as the whole cube's, so M and its first pairs are too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -162,8 +163,9 @@ class PairTerms(NamedTuple):
     q: float
 
 
-def _pair_terms(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float) -> PairTerms:
+def pair_terms(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float = 1.0) -> PairTerms:
     """The factored pair cosines of one layer's A [n_A, d], B [n_B, d], C [n_C, d]."""
+    A, B, C = _check(A, 2, "A"), _check(B, 2, "B"), _check(C, 2, "C")
     _same_width(A, B, C)
     p, q = extrapolation(alpha)
     A = torch.as_tensor(np.asarray(A), dtype=torch.float64)
@@ -190,10 +192,13 @@ def _pair_terms(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float) -> Pa
     return PairTerms(inv_t.float(), bcn.float(), acn.float(), ill_a, ill_b, exact, p, q)
 
 
-def pair_cosines(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float = 1.0) -> np.ndarray:
-    """Part 4: P[i, j, k] = cos(b_j + alpha (b_j - a_i), c_k); A [n_A, d], B [n_B, d], C [n_C, d] -> float32."""
-    A, B, C = _check(A, 2, "A"), _check(B, 2, "B"), _check(C, 2, "C")
-    terms = _pair_terms(A, B, C, alpha)
+def pair_cosines(
+    A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float = 1.0, terms: PairTerms | None = None
+) -> np.ndarray:
+    """Part 4: P[i, j, k] = cos(b_j + alpha (b_j - a_i), c_k); A [n_A, d], B [n_B, d], C [n_C, d] -> float32.
+
+    ``terms``: ``pair_terms(A, B, C, alpha)`` when already known."""
+    terms = pair_terms(A, B, C, alpha) if terms is None else terms
     P = terms.bcn[None, :, :] - terms.acn[:, None, :]
     P *= terms.inv_t[:, :, None]
     P[terms.ill_a, terms.ill_b] = terms.exact
@@ -202,10 +207,10 @@ def pair_cosines(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float = 1.0
 
 def pair_cosines_for_token(A: np.ndarray, B: np.ndarray, C: np.ndarray, k: int, alpha: float = 1.0) -> np.ndarray:
     """Part 4 for one C token: P[:, :, k] as float64 [n_A, n_B]."""
-    A, B, C = _check(A, 2, "A"), _check(B, 2, "B"), _check(C, 2, "C")
+    C = _check(C, 2, "C")
     if not 0 <= k < len(C):
         raise IndexError(f"token {k} is out of range: C has {len(C)} analysed tokens")
-    terms = _pair_terms(A, B, C[k : k + 1], alpha)
+    terms = pair_terms(A, B, C[k : k + 1], alpha)
     P_k = (terms.bcn[None, :, 0] - terms.acn[:, None, 0]) * terms.inv_t
     P_k[terms.ill_a, terms.ill_b] = terms.exact[:, 0]
     return P_k.double().numpy()
@@ -354,13 +359,19 @@ def _max_pairs_of_layer(terms: PairTerms, chunk_elements: int) -> tuple[torch.Te
 
 
 def max_pair_cosines(
-    XA: np.ndarray, XB: np.ndarray, XC: np.ndarray, alpha: float = 1.0, chunk_elements: int = PAIR_CHUNK_ELEMENTS
+    XA: np.ndarray,
+    XB: np.ndarray,
+    XC: np.ndarray,
+    alpha: float = 1.0,
+    chunk_elements: int = PAIR_CHUNK_ELEMENTS,
+    known: Mapping[int, PairTerms] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Part 5: M[l, k] = max_(i,j) P_l[i, j, k] and its row-major first arg-max pair.
 
     XA [L, n_A, d], XB [L, n_B, d], XC [L, n_C, d] -> (M [L, n_C] float64, pairs [L, n_C, 2] int64).
     Each layer's maxima come from the lines of the cube that can hold them (``_max_pairs_of_layer``),
-    evaluated at most ``chunk_elements`` pair cosines at once.
+    evaluated at most ``chunk_elements`` pair cosines at once. ``known``: layer -> its ``pair_terms`` (at
+    ``alpha``) for the layers where they are already computed.
     """
     XA, XB, XC = _check(XA, 3, "XA"), _check(XB, 3, "XB"), _check(XC, 3, "XC")
     _same_width(XA, XB, XC)
@@ -369,7 +380,9 @@ def max_pair_cosines(
     best = np.empty((n_layers, n_c), dtype=np.float64)
     pairs = np.empty((n_layers, n_c, 2), dtype=np.int64)
     for layer in range(n_layers):
-        M, i, j = _max_pairs_of_layer(_pair_terms(XA[layer], XB[layer], XC[layer], alpha), chunk_elements)
+        terms = (known or {}).get(layer)
+        terms = pair_terms(XA[layer], XB[layer], XC[layer], alpha) if terms is None else terms
+        M, i, j = _max_pairs_of_layer(terms, chunk_elements)
         best[layer] = M.numpy()
         pairs[layer, :, 0] = i.numpy()
         pairs[layer, :, 1] = j.numpy()

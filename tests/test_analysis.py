@@ -282,6 +282,19 @@ def test_max_pair_cosines_equal_the_brute_force_maximum_of_the_cube(alpha, spars
             np.testing.assert_array_equal(pairs[layer], np.stack(np.unravel_index(first, P.shape[:2]), axis=1))
 
 
+def test_known_pair_terms_give_the_same_parts_4_and_5():
+    """Pair terms computed once (as the Workbench does for the report's layer) give the same cube and maxima."""
+    XA, XB, XC = near_ties(1.0, 0, True)
+    terms = analysis.pair_terms(XA[1], XB[1], XC[1], 1.0)
+    np.testing.assert_array_equal(
+        analysis.pair_cosines(XA[1], XB[1], XC[1], 1.0, terms=terms), analysis.pair_cosines(XA[1], XB[1], XC[1], 1.0)
+    )
+    for got, expected in zip(
+        analysis.max_pair_cosines(XA, XB, XC, 1.0, known={1: terms}), analysis.max_pair_cosines(XA, XB, XC, 1.0)
+    ):
+        np.testing.assert_array_equal(got, expected)
+
+
 # On the tiny model's real activations
 
 TINY_TEXTS = {
