@@ -290,7 +290,9 @@ def test_known_pair_terms_give_the_same_parts_4_and_5():
         analysis.pair_cosines(XA[1], XB[1], XC[1], 1.0, terms=terms), analysis.pair_cosines(XA[1], XB[1], XC[1], 1.0)
     )
     for got, expected in zip(
-        analysis.max_pair_cosines(XA, XB, XC, 1.0, known={1: terms}), analysis.max_pair_cosines(XA, XB, XC, 1.0)
+        analysis.max_pair_cosines(XA, XB, XC, 1.0, known={1: terms}),
+        analysis.max_pair_cosines(XA, XB, XC, 1.0),
+        strict=True,
     ):
         np.testing.assert_array_equal(got, expected)
 
