@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from . import analysis, baselines, ranking
 from .cache import ActivationCache
@@ -107,10 +108,15 @@ class Workbench:
         return s.argmax(axis=1), s.max(axis=1)
 
     def max_pairs(self, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-        """Part 5: M [n_layers, n_C] and arg-max pairs [n_layers, n_C, 2]."""
-        return self._memoised(
-            ("max_pairs", alpha), lambda: analysis.max_pair_cosines(self.X("A"), self.X("B"), self.X("C"), alpha)
-        )
+        """Part 5: M [n_layers, n_C] and arg-max pairs [n_layers, n_C, 2] (with the pair terms that
+        ``pair_cube`` left in the memo, not computed again)."""
+
+        def compute():
+            terms = {layer: self._memo.get(("pair_terms", layer, alpha)) for layer in range(self.n_layers)}
+            known = {layer: value for layer, value in terms.items() if value is not None}
+            return analysis.max_pair_cosines(self.X("A"), self.X("B"), self.X("C"), alpha, known=known)
+
+        return self._memoised(("max_pairs", alpha), compute)
 
     def target(self, layer: int, alpha: float) -> analysis.TargetResult:
         """Part 2 at ``layer``."""
@@ -137,8 +143,11 @@ class Workbench:
         )
 
     def pair_cube(self, layer: int, alpha: float) -> np.ndarray:
-        """Part 4 for every C token at ``layer``: P [n_A, n_B, n_C] float32 (not memoised: it can be large)."""
-        return analysis.pair_cosines(self.X("A")[layer], self.X("B")[layer], self.X("C")[layer], alpha)
+        """Part 4 for every C token at ``layer``: P [n_A, n_B, n_C] float32 (not memoised: it can be large;
+        its pair terms, O(n^2), are, for ``max_pairs``)."""
+        A, B, C = self.X("A")[layer], self.X("B")[layer], self.X("C")[layer]
+        terms = self._memoised(("pair_terms", layer, alpha), lambda: analysis.pair_terms(A, B, C, alpha))
+        return analysis.pair_cosines(A, B, C, alpha, terms=terms)
 
     def top_tokens(self, layer: int, alpha: float, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Part 2's top-k table at ``layer``: the k best C tokens (indices [k'], cosines [k']), best first."""
@@ -211,6 +220,8 @@ def _nbytes(value) -> int:
     """Approximate size of a memoised result: its arrays' bytes (plus a little for everything else)."""
     if isinstance(value, np.ndarray):
         return value.nbytes + 128
+    if isinstance(value, torch.Tensor):
+        return value.nelement() * value.element_size() + 128
     if isinstance(value, (tuple, list)):
         return sum(_nbytes(item) for item in value) + 64
     if hasattr(value, "__dataclass_fields__"):

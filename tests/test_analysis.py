@@ -237,6 +237,66 @@ def test_ties_go_to_the_first_pair_in_row_major_order():
     assert analysis.token_average_target(XC[0], XC[0], np.stack([XC[0, 0]] * 3)).recommended == 0
 
 
+def near_ties(alpha: float, seed: int, ill: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """XA [2, 30, 12], XB [2, 40, 12], XC [2, 20, 12] float32 whose pair cosines tie or nearly tie a lot.
+
+    A, B and C repeat a few rows, exactly and nudged by 1e-7. A and B share a large common direction e and
+    C's first token is -e, so at most alphas all its pair cosines are negative. With ``ill`` (and alpha not 0),
+    eight A rows are a_i = b_j (1 + alpha) / alpha + sign(alpha) 1e-5 c_k, whose target
+    -alpha (a_i - b_j (1 + alpha) / alpha) cancels to a tiny multiple of c_k: ill-conditioned pairs with
+    cosine about 1, the winners of their C tokens.
+    """
+    rng = np.random.default_rng(seed)
+    common = 10 * rng.normal(size=12)
+
+    def repeats(n: int, distinct: int, shift) -> np.ndarray:
+        base = shift + rng.normal(size=(2, distinct, 12)) * 10.0 ** rng.uniform(-1, 0, size=(2, distinct, 1))
+        X = base[:, rng.integers(0, distinct, size=n)]
+        nudged = rng.random(n) < 0.3
+        X[:, nudged] *= 1 + 1e-7 * rng.normal(size=(2, nudged.sum(), 12))
+        return X.astype(np.float32)
+
+    XA, XB, XC = repeats(30, 5, common), repeats(40, 6, common), repeats(20, 4, 0.0)
+    XC[:, 0] = -common
+    if ill and alpha != 0:
+        j, k = rng.integers(0, 40, size=8), rng.integers(1, 20, size=8)
+        XA[:, :8] = XB[:, j] * np.float32((1 + alpha) / alpha) + np.sign(alpha) * 1e-5 * XC[:, k]
+    return XA, XB, XC
+
+
+@pytest.mark.parametrize("sparse_ratio", [0, 8, 10**9], ids=["lines only", "default", "whole cube"])
+@pytest.mark.parametrize("alpha", [1.0, 0.0, -0.5, -1.0, 2.5, -3.0, 40.0])
+def test_max_pair_cosines_equal_the_brute_force_maximum_of_the_cube(alpha, sparse_ratio, monkeypatch):
+    """Skipping lines of the cube never drops a winner: M and its pair equal the maximum of the whole cube
+    from pair_cosines and numpy's first row-major arg-max, bit for bit, with many (near-)ties and
+    ill-conditioned pairs, evaluated line by line, whole or as the bound decides."""
+    monkeypatch.setattr(analysis, "PAIR_SPARSE_RATIO", sparse_ratio)
+    for seed, ill in ((0, True), (1, True), (2, False)):
+        XA, XB, XC = near_ties(alpha, seed, ill)
+        M, pairs = analysis.max_pair_cosines(XA, XB, XC, alpha, chunk_elements=97)
+        for layer in range(2):
+            P = analysis.pair_cosines(XA[layer], XB[layer], XC[layer], alpha)
+            flat = P.reshape(-1, P.shape[2])
+            first = flat.argmax(axis=0)
+            np.testing.assert_array_equal(M[layer], flat.max(axis=0))
+            np.testing.assert_array_equal(pairs[layer], np.stack(np.unravel_index(first, P.shape[:2]), axis=1))
+
+
+def test_known_pair_terms_give_the_same_parts_4_and_5():
+    """Pair terms computed once (as the Workbench does for the report's layer) give the same cube and maxima."""
+    XA, XB, XC = near_ties(1.0, 0, True)
+    terms = analysis.pair_terms(XA[1], XB[1], XC[1], 1.0)
+    np.testing.assert_array_equal(
+        analysis.pair_cosines(XA[1], XB[1], XC[1], 1.0, terms=terms), analysis.pair_cosines(XA[1], XB[1], XC[1], 1.0)
+    )
+    for got, expected in zip(
+        analysis.max_pair_cosines(XA, XB, XC, 1.0, known={1: terms}),
+        analysis.max_pair_cosines(XA, XB, XC, 1.0),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(got, expected)
+
+
 # On the tiny model's real activations
 
 TINY_TEXTS = {
