@@ -10,4 +10,6 @@ if [ "${1:-}" = "--pool" ]; then
   pool=(--preheat_kernel=True "--pool_size=$2")
   shift 2
 fi
-exec .venv/bin/voila dashboard.ipynb --no-browser --Voila.ip=127.0.0.1 "${pool[@]}" "$@"
+# Kernels talk to Voila over Unix sockets: with many kernels starting at once, a TCP port picked for one
+# could be taken before it bound it (its heartbeat died; with 16 visitors a page never finished).
+exec .venv/bin/voila dashboard.ipynb --no-browser --Voila.ip=127.0.0.1 --KernelManager.transport=ipc "${pool[@]}" "$@"

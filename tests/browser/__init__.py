@@ -108,6 +108,7 @@ class VoilaServer:
             "--no-browser",
             f"--port={self.port}",
             "--Voila.ip=127.0.0.1",
+            "--KernelManager.transport=ipc",  # as scripts/dashboard.sh: no TCP port races between kernels
             f"--MappingKernelManager.cull_idle_timeout={self.cull_idle_s}",
             f"--MappingKernelManager.cull_interval={self.cull_interval_s}",
         ]
