@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/bench_serve.py [--visitors 4 8 16] [--no-baseline]
 
 Model: the GPT-2-small-shaped model of bench_core.py (12 layers, 768 wide, random weights, the tests' BPE),
-served from a folder with `voila dashboard.ipynb --preheat_kernel=True --pool_size=V`; one fresh server per
-round. Each visitor is a separate Chromium context opening `?layer=L&text_c=<its own line>`; a page is done
+served from a folder with `voila dashboard.ipynb --preheat_kernel=True --pool_size=V` and the repository's
+voila.json (its pool refills 60 s after a page is taken: `pool_fill_delay_s`); one fresh server per round.
+Each visitor is a separate Chromium context opening `?layer=L&text_c=<its own line>`; a page is done
 when it shows results (tests.browser.READY_JS) *at its link's settings* (its text C in the box, its layer in
 Part 2's titles), timed in the page with performance.now() (zero = the navigation start, i.e. the request).
 
@@ -185,7 +186,11 @@ def main() -> None:
         )
         browser = launch_chromium(playwright)
         log_dir = ROOT / "test-artifacts"
-        results = {"machine": machine(model="GPT-2-small shape, random weights (tests/tiny.py)"), "rounds": []}
+        results = {
+            "machine": machine(model="GPT-2-small shape, random weights (tests/tiny.py)"),
+            "pool_fill_delay_s": json.loads((ROOT / "voila.json").read_text())["VoilaKernelManager"]["fill_delay"],
+            "rounds": [],
+        }
         try:
             if not options.no_baseline:
                 (warm, warm_cpu), (cold, cold_cpu) = (

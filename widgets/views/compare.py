@@ -30,13 +30,13 @@ class CompareView:
 
     def __init__(self, state: AppState, feed: Feed, compared: Feed, tell: Tell, picker):
         self.state = state
+        self._feeds, self._tell = (feed, compared), tell
         self.status = HTML()
         self.status.add_class("mlprec-compare-status")
-        self.first = [LayersView(state, feed, tell, "Model in use"), SweepView(state, feed, tell, "")]
-        self.second = [LayersView(state, compared, tell, "Compared model"), SweepView(state, compared, tell, "")]
-        self.columns = [VBox([view.widget for view in column]) for column in (self.first, self.second)]
+        self.first: list[LayersView | SweepView] = []  # built when a second model is first shown (~140 widgets,
+        self.second: list[LayersView | SweepView] = []  # 6 figures that a page would otherwise load unseen)
         self.grid = GridBox(
-            self.columns, layout=Layout(grid_template_columns="repeat(auto-fit, minmax(560px, 1fr))", width="100%")
+            [], layout=Layout(grid_template_columns="repeat(auto-fit, minmax(560px, 1fr))", width="100%")
         )
         heading = HTML(
             f"<h3 class='mlprec-heading'>{html.escape(self.title)}</h3>"
@@ -47,8 +47,22 @@ class CompareView:
         self.show(None)
         compared.subscribe(lambda _: self.show(compared.frame.bench), {"data"})
 
+    def _build(self) -> None:
+        """Parts 3 and 5 for both models, in two columns."""
+        (feed, compared), tell = self._feeds, self._tell
+        self.first = [LayersView(self.state, feed, tell, "Model in use"), SweepView(self.state, feed, tell, "")]
+        self.second = [
+            LayersView(self.state, compared, tell, "Compared model"),
+            SweepView(self.state, compared, tell, ""),
+        ]
+        for view in self.first + self.second:
+            view.active = False
+        self.grid.children = [VBox([view.widget for view in column]) for column in (self.first, self.second)]
+
     def show(self, bench) -> None:
         """Show the comparison with ``bench``, the second model's results (None: hide the panels)."""
+        if bench is not None and not self.first:
+            self._build()
         self.grid.layout.display = None if bench is not None else "none"
         for view in self.first + self.second:  # hidden views skip their redraws; shown again, they catch up
             was = view.active
