@@ -15,7 +15,10 @@ Each figure is set against a baseline timed the same way in the same run:
   against the two plain forward passes it cannot avoid; memoised repeats;
 - PCA: `core.geometry.pca_2d` of 1,500 pooled tokens x 768 (random float32) and the projection of the
   tokens, against numpy's SVD of the centered matrix and against scikit-learn's default PCA (2 components,
-  its randomized solver at this size); the largest coordinate difference of each from the SVD's.
+  its randomized solver at this size); the largest coordinate difference of each from the SVD's; and the
+  floor of any exact direct method, its two steps timed alone: the scatter product X_c^T X_c [768, 768] and
+  LAPACK's solver for its two leading eigenvectors (`scipy.linalg.eigh(subset_by_index=...)`, whose cost is
+  the 768^3 tridiagonal reduction) on one and on two BLAS threads.
 
 Writes benchmarks/results/insight.json.
 
@@ -36,7 +39,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import scipy.linalg  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 from benchmarks.common import machine, save  # noqa: E402
 from core.cache import ActivationCache, tokenize  # noqa: E402
@@ -142,12 +147,23 @@ def main() -> None:
     def sklearn_pca():
         return PCA(n_components=2, random_state=0).fit(X.astype(np.float64)).transform(X.astype(np.float64))
 
+    centered = X.astype(np.float64) - X.mean(axis=0, dtype=np.float64)
+    scatter = centered.T @ centered
+
+    def leading_pair(threads: int):  # LAPACK's solver for the two leading eigenvectors of the formed matrix
+        with threadpool_limits(limits=threads, user_api="blas"):
+            return scipy.linalg.eigh(scatter, subset_by_index=[766, 767])
+
     ours = [ms(lambda: pca_2d(X).transform(X)) for _ in range(7)]
     svd = [ms(numpy_pca) for _ in range(7)]
     default = [ms(sklearn_pca) for _ in range(7)]
+    product = [ms(lambda: centered.T @ centered) for _ in range(7)]
+    solver = {threads: [ms(lambda threads=threads: leading_pair(threads)) for _ in range(7)] for threads in (1, 2)}
     exact = numpy_pca()
     results["pca_1500x768"] = {
         "pca_2d": summary(ours), "numpy_svd": summary(svd), "sklearn_default": summary(default),
+        "floor_scatter_product": summary(product), "floor_eigh_one_thread": summary(solver[1]),
+        "floor_eigh_two_threads": summary(solver[2]),
         "max_abs_difference_vs_svd": {"pca_2d": off_by(pca_2d(X).transform(X), exact), "sklearn_default": off_by(sklearn_pca(), exact)},
     }  # fmt: skip
     save(results, ROOT / "benchmarks" / "results" / "insight.json", started, print_table)
@@ -174,6 +190,9 @@ def print_table(results: dict) -> None:
         ("  memoised", steering["memoised"], steering["two_plain_passes"], ""),
         ("PCA 1500 x 768", pca["pca_2d"], pca["numpy_svd"], "30 ms"),
         ("  vs scikit-learn's default PCA", pca["pca_2d"], pca["sklearn_default"], ""),
+        ("  floor: X_c^T X_c alone [768, 768]", pca["floor_scatter_product"], pca["numpy_svd"], ""),
+        ("  floor: LAPACK eigh (2 of 768), 1 thread", pca["floor_eigh_one_thread"], pca["numpy_svd"], ""),
+        ("  floor: LAPACK eigh (2 of 768), 2 threads", pca["floor_eigh_two_threads"], pca["numpy_svd"], ""),
     ]  # fmt: skip
     print(f"{'figure':<46}{'ours (ms)':>11}{'baseline (ms)':>15}{'ratio':>9}  bar")
     for name, ours, base, bar in rows:

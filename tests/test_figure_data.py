@@ -117,3 +117,31 @@ def test_value_axes_get_a_few_round_ticks_inside_their_limits():
     ticks = nice_ticks(bq.LinearScale(min=-0.00143, max=0.00151))
     assert 4 <= len(ticks) <= 7 and ticks[0] >= -0.00143 and ticks[-1] <= 0.00151
     np.testing.assert_allclose(np.diff(ticks), 0.0005)
+
+
+def test_an_axis_stays_put_while_the_next_layers_values_still_fill_it():
+    import bqplot as bq
+
+    from widgets.figures import hold_range
+
+    scale = bq.LinearScale()
+    hold_range(scale, 0.0, 10.0)
+    assert (scale.min, scale.max) == (-1.0, 11.0)  # a tenth of room each side
+    hold_range(scale, 1.0, 9.5)  # inside, filling 71%: kept
+    assert (scale.min, scale.max) == (-1.0, 11.0)
+    hold_range(scale, 2.0, 9.0)  # inside but filling 58%: refitted
+    assert (scale.min, scale.max) == pytest.approx((1.3, 9.7))
+    hold_range(scale, 2.0, 12.0)  # outside: refitted
+    assert (scale.min, scale.max) == pytest.approx((1.0, 13.0))
+
+
+def test_stepping_through_the_layers_keeps_every_point_inside_the_axes(app):
+    views = app.views
+    for layer in [*range(app.state.n_layers), *range(app.state.n_layers - 2, -1, -1)]:
+        app.state.layer = layer
+        similarity = views["target"].similarity.y
+        geometry = views["geometry"]
+        assert views["target"].cos.min <= similarity.min() and similarity.max() <= views["target"].cos.max
+        for mark in geometry.points.values():
+            assert geometry.x.min <= mark.x.min() and mark.x.max() <= geometry.x.max
+            assert geometry.y.min <= mark.y.min() and mark.y.max() <= geometry.y.max

@@ -457,9 +457,24 @@ def padded(scale: bq.LinearScale, values: np.ndarray, low: float = 0.1, high: fl
     """Fit ``scale`` to ``values`` with room below and above (fractions of their range) for markers and labels."""
     lo, hi = float(np.min(values)), float(np.max(values))
     span = hi - lo or max(abs(hi), 1e-3)
+    hold_range(scale, lo - low * span, hi + high * span)
+
+
+KEEP_FILL = 0.7  # a scale's range stays while what it must show fills at least this fraction of it
+SLACK = 0.1  # a changed range reaches this fraction of its width beyond what it must show, on each side
+
+
+def hold_range(scale: bq.LinearScale, low: float, high: float) -> None:
+    """Make ``scale`` show [low, high]; its current range stays when it already does and is at most 1 / KEEP_FILL
+    as wide, so that stepping through layers moves the marks, not the axes (a changed range also redraws every
+    mark and axis on the scale in the browser)."""
+    if scale.min is not None and scale.max is not None:
+        if scale.min <= low and high <= scale.max and high - low >= KEEP_FILL * (scale.max - scale.min):
+            return
+    slack = SLACK * (high - low)
     with scale.hold_sync():
-        scale.min = lo - low * span
-        scale.max = hi + high * span
+        scale.min = low - slack
+        scale.max = high + slack
 
 
 def nice_ticks(scale: bq.LinearScale, count: int = 5) -> np.ndarray:

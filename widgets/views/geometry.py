@@ -10,7 +10,7 @@ from core.companions import companion
 from core.geometry import GeometryFits
 from core.texts import TEXT_NAMES
 
-from ..figures import ACCENT, SELECTED, dots, figure
+from ..figures import ACCENT, SELECTED, dots, figure, hold_range
 from .extra import ExtraView
 
 COLOURS = {"A": "#1f77b4", "B": "#d62728", "C": "#9467bd"}
@@ -113,10 +113,8 @@ class GeometryView(ExtraView):
             everything = np.vstack([*geometry.points.values(), geometry.means])
             low, high = everything.min(axis=0), everything.max(axis=0)
             span = np.where(high > low, high - low, 1.0)
-            with self.x.hold_sync():
-                self.x.min, self.x.max = float(low[0] - 0.06 * span[0]), float(high[0] + 0.06 * span[0])
-            with self.y.hold_sync():
-                self.y.min, self.y.max = float(low[1] - 0.06 * span[1]), float(high[1] + 0.12 * span[1])
+            hold_range(self.x, float(low[0] - 0.06 * span[0]), float(high[0] + 0.06 * span[0]))
+            hold_range(self.y, float(low[1] - 0.06 * span[1]), float(high[1] + 0.12 * span[1]))
             for name, mark in self.points.items():
                 with mark.hold_sync():
                     mark.x, mark.y = geometry.points[name][:, 0], geometry.points[name][:, 1]
