@@ -152,6 +152,19 @@ def test_the_geometry_view_draws_the_pca_and_a_click_on_a_c_point_moves_token(ap
     np.testing.assert_allclose(app.views["geometry"].points["B"].y, GeometryFits(bench).at(0, 1.0).points["B"][:, 1])
 
 
+def test_the_means_are_named_only_where_their_names_cannot_overlap(app):
+    from widgets.views.geometry import names_fit
+
+    assert names_fit(np.array([[0.0, 0.0], [0.5, 0.0], [1.0, 0.5]]), (1.0, 1.0))
+    assert not names_fit(np.array([[0.0, 0.0], [0.03, 0.02], [1.0, 0.5]]), (1.0, 1.0))  # A and B nearly coincide
+    assert names_fit(np.array([[0.0, 0.0], [0.03, 0.5], [1.0, 0.5]]), (1.0, 1.0))  # one above the other
+    view = app.views["geometry"]
+    for layer in range(app.state.n_layers):
+        app.state.layer = layer
+        spans = (view.x.max - view.x.min, view.y.max - view.y.min)
+        assert view.means.display_names == names_fit(np.column_stack([view.means.x, view.means.y]), spans)
+
+
 def test_lecture_mode_has_a_step_for_each_new_panel(tiny_gpt2_dir):
     app = Dashboard(model=str(tiny_gpt2_dir), lecture=True)
     assert len(app.lecture.sections) == 9

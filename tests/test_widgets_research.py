@@ -134,6 +134,7 @@ def test_compare_shows_parts_3_and_5_for_a_second_model_on_the_same_texts(app, s
     from core.models import load_model
 
     assert app.comparison.grid.layout.display == "none"
+    assert not app.comparison.first and not app.comparison.grid.children  # nothing built before it is chosen
     app.controls.compare.value = str(second_model_dir)
     second = Workbench.build(load_model(str(second_model_dir)), app.session.cache, app.state.texts(), "mlp_out", True)
     layers_b, sweep_b = app.comparison.second

@@ -10,11 +10,20 @@ from core.companions import companion
 from core.geometry import GeometryFits
 from core.texts import TEXT_NAMES
 
-from ..figures import ACCENT, SELECTED, dots, figure, hold_range
+from ..figures import ACCENT, SELECTED, dots, figure, padded
 from .extra import ExtraView
 
 COLOURS = {"A": "#1f77b4", "B": "#d62728", "C": "#9467bd"}
 HEAD = 0.035  # arrowhead length, as a fraction of the axes' spans
+LABEL_ROOM = (0.07, 0.08)  # a mean's name needs this fraction of the x and y axes (~60 x 20 px at 1024 px wide)
+
+
+def names_fit(points: np.ndarray, spans: tuple[float, float]) -> bool:
+    """Whether the names beside ``points`` [m, 2] stay apart: no two points closer than LABEL_ROOM in both
+    axis fractions (``spans`` = the axes' x and y widths)."""
+    apart = np.abs(points[:, None, :] - points[None, :, :]) / np.asarray(spans, dtype=np.float64)
+    close = (apart < np.asarray(LABEL_ROOM)).all(axis=2)
+    return not close[np.triu_indices(len(points), k=1)].any()
 
 
 def arrow_segments(points: np.ndarray, spans: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -43,8 +52,8 @@ class GeometryView(ExtraView):
     title = "Geometry · A → B → target"
     explanation = (
         "Every analysed token of A, B and C at the chosen layer, in the plane of their first two principal "
-        "components (exact PCA); mean A, mean B and the target are the large marks, with arrows A → B → "
-        "target; the title gives each axis' share of the variance. The recommended C token is ringed in green, the selected one in orange. Hover a point for its "
+        "components (exact PCA); mean A (blue), mean B (red) and the target (green) are the diamonds, with arrows "
+        "A → B → target (named beside them unless they lie too close; hover names them too); the title gives each axis' share of the variance. The recommended C token is ringed in green, the selected one in orange. Hover a point for its "
         "token; click a C point to select it."
     )
     css_class = "mlprec-geometry"
@@ -113,14 +122,15 @@ class GeometryView(ExtraView):
             everything = np.vstack([*geometry.points.values(), geometry.means])
             low, high = everything.min(axis=0), everything.max(axis=0)
             span = np.where(high > low, high - low, 1.0)
-            hold_range(self.x, float(low[0] - 0.06 * span[0]), float(high[0] + 0.06 * span[0]))
-            hold_range(self.y, float(low[1] - 0.06 * span[1]), float(high[1] + 0.12 * span[1]))
+            padded(self.x, everything[:, 0], low=0.06, high=0.06)
+            padded(self.y, everything[:, 1], low=0.06, high=0.12)
             for name, mark in self.points.items():
                 with mark.hold_sync():
                     mark.x, mark.y = geometry.points[name][:, 0], geometry.points[name][:, 1]
                     mark.names = list(bench.labels(name))
             with self.means.hold_sync():
                 self.means.x, self.means.y = geometry.means[:, 0], geometry.means[:, 1]
+                self.means.display_names = names_fit(geometry.means, (self.x.max - self.x.min, self.y.max - self.y.min))
             xs, ys = arrow_segments(geometry.means, (span[0], span[1]))
             with self.arrows.hold_sync():
                 self.arrows.x, self.arrows.y = xs, ys
