@@ -174,12 +174,13 @@ def pair_terms(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float = 1.0) 
     inv_c = torch.from_numpy(_inverse(torch.linalg.vector_norm(C, dim=1).numpy()))
     a2 = (A * A).sum(dim=1)
     b2 = (B * B).sum(dim=1)
-    t2 = (p * p) * b2[None, :] + (q * q) * a2[:, None] - (2 * p * q) * (A @ B.T)
+    squares = (p * p) * b2[None, :] + (q * q) * a2[:, None]  # [n_A, n_B]
+    t2 = torch.addmm(squares, A, B.T, alpha=-2 * p * q)
     # |t|^2 below rounding noise of its terms means t = 0, whose cosine is 0 by definition.
-    floor = 1e-12 * ((p * p) * b2[None, :] + (q * q) * a2[:, None])
-    inv_t = torch.where(t2 > floor, t2.clamp_min(1e-300).rsqrt(), torch.zeros_like(t2))
-    bcn = (p * (B @ C.T)) * inv_c[None, :]
-    acn = (q * (A @ C.T)) * inv_c[None, :]
+    inv_t = torch.empty(t2.shape, dtype=torch.float32)
+    torch.rsqrt(t2, out=inv_t).masked_fill_(t2 <= 1e-12 * squares, 0.0)
+    bcn = torch.mul(B @ C.T, p * inv_c[None, :], out=torch.empty(B.shape[0], C.shape[0], dtype=torch.float32))
+    acn = torch.mul(A @ C.T, q * inv_c[None, :], out=torch.empty(A.shape[0], C.shape[0], dtype=torch.float32))
     spread = abs(p) * b2.sqrt()[None, :] + abs(q) * a2.sqrt()[:, None]
     ill_a, ill_b = torch.nonzero(t2 * PAIR_MAX_CANCELLATION**2 < spread * spread, as_tuple=True)
     exact = torch.empty(len(ill_a), C.shape[0], dtype=torch.float32)
@@ -189,7 +190,7 @@ def pair_terms(A: np.ndarray, B: np.ndarray, C: np.ndarray, alpha: float = 1.0) 
         targets = scaled_target(A[i], B[j], p, q)  # [m, d]
         inv = torch.from_numpy(_inverse(torch.linalg.vector_norm(targets, dim=1).numpy()))
         exact[start : start + step] = ((targets @ C.T) * inv[:, None] * inv_c[None, :]).float()
-    return PairTerms(inv_t.float(), bcn.float(), acn.float(), ill_a, ill_b, exact, p, q)
+    return PairTerms(inv_t, bcn, acn, ill_a, ill_b, exact, p, q)
 
 
 def pair_cosines(
@@ -199,10 +200,46 @@ def pair_cosines(
 
     ``terms``: ``pair_terms(A, B, C, alpha)`` when already known."""
     terms = pair_terms(A, B, C, alpha) if terms is None else terms
-    P = terms.bcn[None, :, :] - terms.acn[:, None, :]
-    P *= terms.inv_t[:, :, None]
-    P[terms.ill_a, terms.ill_b] = terms.exact
-    return P.numpy()
+    return pair_cosine_rows(terms, 0, terms.inv_t.shape[0]).numpy()
+
+
+def pair_cosine_rows(terms: PairTerms, start: int, stop: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """P[start:stop] of one layer's cube, the A tokens start .. stop - 1: float32 [stop - start, n_B, n_C],
+    written into ``out`` when given (a float32 tensor of that shape)."""
+    (n_b, n_c), rows = terms.bcn.shape, slice(start, stop)
+    out = torch.empty(stop - start, n_b, n_c, dtype=torch.float32) if out is None else out
+    torch.sub(terms.bcn[None, :, :], terms.acn[rows, None, :], out=out)
+    out.mul_(terms.inv_t[rows, :, None])
+    inside = (terms.ill_a >= start) & (terms.ill_a < stop)
+    out[terms.ill_a[inside] - start, terms.ill_b[inside]] = terms.exact[inside]
+    return out
+
+
+class PairCube:
+    """Part 4's cube P [n_A, n_B, n_C] float32 of one layer, computed when it is read: ``np.asarray(cube)``
+    computes it whole, ``blocks()`` a few A tokens at a time (a big cube can go to a file without ever
+    being whole in memory). The values are ``pair_cosines``' either way, bit for bit."""
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, terms: PairTerms):
+        self.terms = terms
+        self.shape = (terms.inv_t.shape[0], *terms.bcn.shape)
+        self.size = int(np.prod(self.shape))
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        cube = pair_cosine_rows(self.terms, 0, self.shape[0]).numpy()
+        return cube if dtype is None else cube.astype(dtype, copy=False)
+
+    def blocks(self, max_elements: int = PAIR_CHUNK_ELEMENTS):
+        """The cube in order, as float32 arrays [m, n_B, n_C] of at most ``max_elements`` (at least one A
+        token each); every block reuses one buffer, so each must be used before the next is asked for."""
+        n_a, n_b, n_c = self.shape
+        step = max(1, max_elements // max(1, n_b * n_c))
+        buffer = torch.empty(min(step, n_a), n_b, n_c, dtype=torch.float32)
+        for start in range(0, n_a, step):
+            stop = min(start + step, n_a)
+            yield pair_cosine_rows(self.terms, start, stop, out=buffer[: stop - start]).numpy()
 
 
 def pair_cosines_for_token(A: np.ndarray, B: np.ndarray, C: np.ndarray, k: int, alpha: float = 1.0) -> np.ndarray:

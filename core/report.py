@@ -47,8 +47,10 @@ JSON as ``<json name>.pairs.npy`` (numpy .npy, float32, C order, shape [n_A, n_B
 
     "pair_cosines": {"npy": "<json name>.pairs.npy", "shape": [n_A, n_B, n_C], "dtype": "float32"}
 
-(the file name is relative to the JSON's folder). ``read_report`` follows the reference and returns the
-cube as a read-only memory-mapped float32 array; ``pair_cube(report)`` gives the float32 array either way.
+(the file name is relative to the JSON's folder), and "timings_s" gets "sidecar": the seconds spent computing
+the cube and writing it, a block of A tokens at a time (the cube is not part of "analysis" then, and is never
+whole in memory). ``read_report`` follows the reference and returns the cube as a read-only memory-mapped
+float32 array; ``pair_cube(report)`` gives the float32 array either way.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import baselines, steer, vocab
+from .analysis import PairCube
 from .cache import ActivationCache
 from .checks import (
     InputError,
@@ -271,14 +274,16 @@ def read_report(path: str | os.PathLike) -> dict:
 
 INLINE_PAIR_LIMIT = 1_000_000  # cells of Part 4's cube kept inline in the JSON; larger cubes go to a sidecar
 SIDECAR_SUFFIX = ".pairs.npy"
+SIDECAR_BLOCK_ELEMENTS = 1 << 18  # cube cells computed and written at once (1 MiB of float32)
 
 
-def pair_cosines_field(cube: np.ndarray) -> list | np.ndarray:
+def pair_cosines_field(cube: PairCube | np.ndarray) -> list | PairCube | np.ndarray:
     """The report's "pair_cosines" before writing: nested float lists up to INLINE_PAIR_LIMIT cells, else the
-    float32 cube itself [n_A, n_B, n_C] (``write_report`` puts it in the sidecar)."""
+    cube [n_A, n_B, n_C] as it is, not computed yet when it is a ``PairCube`` (``write_report`` streams it to
+    the sidecar)."""
     if cube.size <= INLINE_PAIR_LIMIT:
-        return cube.astype(np.float64).tolist()
-    return np.ascontiguousarray(cube, dtype=np.float32)
+        return np.asarray(cube, dtype=np.float64).tolist()
+    return cube
 
 
 def sidecar_path(json_path: str | os.PathLike) -> str:
@@ -292,13 +297,28 @@ def save_sidecar(report: dict, json_path: str | os.PathLike) -> dict:
     or one line of a batch; a stale sidecar of an inline report is removed."""
     cube = report["pair_cosines"]
     path = sidecar_path(json_path)
-    if not isinstance(cube, np.ndarray):
+    if isinstance(cube, list):
         if os.path.exists(path):
             os.remove(path)
         return report
-    np.save(path, cube, allow_pickle=False)
+    start = time.perf_counter()
+    save_npy(cube, path)
     reference = {"npy": os.path.basename(path), "shape": list(cube.shape), "dtype": "float32"}
-    return {**report, "pair_cosines": reference}
+    timings = {**report["timings_s"], "sidecar": time.perf_counter() - start}
+    return {**report, "pair_cosines": reference, "timings_s": timings}
+
+
+def save_npy(cube: PairCube | np.ndarray, path: str | os.PathLike) -> None:
+    """Save ``cube`` as a float32 .npy file at ``path``; a ``PairCube`` is computed block by block as it is
+    written, so it is never whole in memory."""
+    if not isinstance(cube, PairCube):
+        np.save(path, np.asarray(cube, dtype=np.float32), allow_pickle=False)
+        return
+    with open(path, "wb") as out:
+        header = {"descr": np.lib.format.dtype_to_descr(cube.dtype), "fortran_order": False, "shape": cube.shape}
+        np.lib.format.write_array_header_1_0(out, header)
+        for block in cube.blocks(SIDECAR_BLOCK_ELEMENTS):
+            out.write(block.data)
 
 
 def write_report(report: dict, json_path: str | os.PathLike) -> None:
@@ -331,9 +351,9 @@ def with_inline_pairs(report: dict) -> dict:
     """``report`` with its cube as nested lists whatever its size, for a single-file download (the app's
     export); a big cube makes a big JSON."""
     cube = report["pair_cosines"]
-    if not isinstance(cube, np.ndarray):
+    if isinstance(cube, list):
         return report
-    return {**report, "pair_cosines": cube.astype(np.float64).tolist()}
+    return {**report, "pair_cosines": np.asarray(cube, dtype=np.float64).tolist()}
 
 
 def pair_cube(report: dict) -> np.ndarray:

@@ -133,7 +133,7 @@ class Workbench:
         """
         n_a, n_b, n_c = (len(self.labels(name)) for name in TEXT_NAMES)
         if n_a * n_b * n_c * 4 <= CUBE_BYTES:
-            cube = self._memoised(("pair_cube", layer, alpha), lambda: self.pair_cube(layer, alpha))
+            cube = self._memoised(("pair_cube", layer, alpha), lambda: np.asarray(self.pair_cube(layer, alpha)))
             return cube[:, :, token].astype(np.float64)
         return self._memoised(
             ("pairs", layer, token, alpha),
@@ -142,12 +142,13 @@ class Workbench:
             ),
         )
 
-    def pair_cube(self, layer: int, alpha: float) -> np.ndarray:
-        """Part 4 for every C token at ``layer``: P [n_A, n_B, n_C] float32 (not memoised: it can be large;
-        its pair terms, O(n^2), are, for ``max_pairs``)."""
+    def pair_cube(self, layer: int, alpha: float) -> analysis.PairCube:
+        """Part 4 for every C token at ``layer``: P [n_A, n_B, n_C] float32, computed when read
+        (``analysis.PairCube``: it can be large). Its pair terms, O(n^2), are memoised, for ``max_pairs``."""
         A, B, C = self.X("A")[layer], self.X("B")[layer], self.X("C")[layer]
-        terms = self._memoised(("pair_terms", layer, alpha), lambda: analysis.pair_terms(A, B, C, alpha))
-        return analysis.pair_cosines(A, B, C, alpha, terms=terms)
+        return analysis.PairCube(
+            self._memoised(("pair_terms", layer, alpha), lambda: analysis.pair_terms(A, B, C, alpha))
+        )
 
     def top_tokens(self, layer: int, alpha: float, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Part 2's top-k table at ``layer``: the k best C tokens (indices [k'], cosines [k']), best first."""

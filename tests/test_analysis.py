@@ -297,6 +297,19 @@ def test_known_pair_terms_give_the_same_parts_4_and_5():
         np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("max_elements", [1, 3 * 40 * 20, 10**9], ids=["one A token", "three", "whole"])
+def test_a_cube_read_in_blocks_is_the_whole_cube_bit_for_bit(max_elements):
+    """A big report streams Part 4's cube to its sidecar block by block: the blocks, ill-conditioned pairs
+    included, put together are exactly the cube that np.asarray computes whole."""
+    XA, XB, XC = near_ties(1.0, 0, True)
+    cube = analysis.PairCube(analysis.pair_terms(XA[1], XB[1], XC[1], 1.0))
+    assert len(cube.terms.ill_a) > 0 and cube.shape == (30, 40, 20)
+    blocks = [block.copy() for block in cube.blocks(max_elements)]
+    assert len(blocks) == -(-30 // max(1, max_elements // (40 * 20)))
+    np.testing.assert_array_equal(np.concatenate(blocks), np.asarray(cube))
+    np.testing.assert_array_equal(np.asarray(cube), analysis.pair_cosines(XA[1], XB[1], XC[1], 1.0))
+
+
 # On the tiny model's real activations
 
 TINY_TEXTS = {
