@@ -361,6 +361,7 @@ def pair_cube(report: dict) -> np.ndarray:
     return np.asarray(report["pair_cosines"], dtype=np.float32)
 
 
+
 # --- vocabulary projection and steering (format 2, --vocab / --steer) ----------------------------
 
 

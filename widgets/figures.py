@@ -152,7 +152,9 @@ class ColorBar:
         self.values = bq.LinearScale(min=0.0, max=1.0)
         # The strip always shows the whole ramp from the low to the high limit: painted once, on its own cell
         # scales, while the axis below carries the limits.
-        self.strip = PaintedCells(bq.LinearScale(min=-0.5, max=self.STEPS - 0.5), bq.LinearScale(min=-0.5, max=0.5))
+        self.strip = PaintedCells(
+            bq.LinearScale(min=-0.5, max=self.STEPS - 0.5), bq.LinearScale(min=-0.5, max=0.5)
+        )
         self.strip.paint(colours(np.linspace(0.0, 1.0, self.STEPS)[None, :], 0.0, 1.0))
         self.axis = bq.Axis(
             scale=self.values,
@@ -262,7 +264,9 @@ class HeatmapFigure:
             axes=[self.column_axis, self.row_axis],
             fig_margin=dict(MARGIN),
         )
-        self.colorbar = ColorBar(value_name, MARGIN["left"], MARGIN["right"], min_width) if colorbar else None
+        self.colorbar = (
+            ColorBar(value_name, MARGIN["left"], MARGIN["right"], min_width) if colorbar else None
+        )
         parts = [self.figure] + ([self.colorbar.figure] if self.colorbar else [])
         self.widget = VBox(parts, layout=Layout(width="100%", min_width=f"{min_width}px"))
 

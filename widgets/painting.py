@@ -21,15 +21,16 @@ from ipywidgets import Image
 RAMP = ("#000004", "#1d1147", "#51127c", "#832681", "#b73779", "#e55064", "#fb8761", "#fec287", "#fcfdbf")
 NULL_COLOUR = "#888888"  # cells without a value (NaN)
 
-
 def rgba(colour: str) -> tuple[int, int, int, int]:
-    """A colour ("#rrggbb" or "transparent") as 0-255 (red, green, blue, alpha)."""
+    """"#rrggbb" or "transparent" as 0-255 (red, green, blue, alpha)."""
     if colour == "transparent":
         return (0, 0, 0, 0)
     return (int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16), 255)
 
 
-def colours(values: np.ndarray, low: float, high: float, ramp=RAMP, null: str = NULL_COLOUR) -> np.ndarray:
+def colours(
+    values: np.ndarray, low: float, high: float, ramp=RAMP, null: str = NULL_COLOUR
+) -> np.ndarray:
     """RGBA uint8 [R, C, 4] of ``values`` [R, C]: ``low`` .. ``high`` spread evenly over the ramp's colours,
     linearly between neighbours (clamped outside the limits); NaN gets ``null``."""
     stops = np.array([rgba(colour) for colour in ramp], dtype=np.float64)
@@ -57,12 +58,7 @@ def png(pixels: np.ndarray) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8-bit RGBA, no interlace
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
-        + chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b"")
 
 
 def picture_url(cells: np.ndarray) -> bytes:
