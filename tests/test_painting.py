@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from widgets.figures import ColorBar, HeatmapFigure
-from widgets.painting import RAMP, colours, picture_url, png, rgba
+from widgets.painting import PICTURE_PX, RAMP, colours, picture_url, png, rgba
 
 
 def read_png(data: bytes) -> np.ndarray:
@@ -75,7 +75,7 @@ def test_a_painted_heatmap_shows_each_cell_in_the_colour_of_its_value(rows_up):
     heatmap.limits(-0.5, 0.5)
     heatmap.show([f"r{i}" for i in range(5)], [f"c{j}" for j in range(8)], values)
     pixels = picture(heatmap.cells.url)
-    assert pixels.shape == (5, 8, 4)  # one pixel per cell
+    assert max(pixels.shape[:2]) <= PICTURE_PX and pixels.shape[0] % 5 == 0 and pixels.shape[1] % 8 == 0
     top_first = cell_centres(pixels, 5, 8)
     np.testing.assert_array_equal(top_first[::-1] if rows_up else top_first, colours(values, -0.5, 0.5))
     assert list(heatmap.mark.x) == [-0.5, 7.5] and list(heatmap.mark.y) == [-0.5, 4.5]

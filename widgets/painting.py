@@ -1,9 +1,9 @@
 """Heatmaps painted in the kernel: values -> colours of a ramp -> one PNG, shown by a bqplot Image mark.
 
-bqplot's own HeatMap fills a canvas cell by cell and encodes it as PNG in the browser on every redraw; for
-Part 4's five heatmaps and Part 2's scatter that was about a third of Chromium's main-thread work in a Layer
-step. Here the kernel makes each picture at one pixel per cell (about 0.1 ms) and the browser only swaps it.
-The PNG travels as a data URL, so the figure exports (SVG and PNG, drawn by the browser) carry it.
+bqplot's own HeatMap fills a canvas cell by cell and encodes it as PNG in the browser on every redraw (about
+35 ms of Chromium's main thread per Layer step for Part 4's five heatmaps and Part 2's scatter). Here the
+kernel does that in about a millisecond per picture and the browser only swaps the picture. The PNG travels
+as a data URL, so the figure exports (SVG and PNG, drawn by the browser) carry it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from ipywidgets import Image
 # ColorScale(colors=RAMP) interpolates linearly in RGB between them, as ``colours`` does.
 RAMP = ("#000004", "#1d1147", "#51127c", "#832681", "#b73779", "#e55064", "#fb8761", "#fec287", "#fcfdbf")
 NULL_COLOUR = "#888888"  # cells without a value (NaN)
+PICTURE_PX = 256  # a picture's longer side is scaled up to about this many pixels, by whole cells
+
 
 def rgba(colour: str) -> tuple[int, int, int, int]:
     """"#rrggbb" or "transparent" as 0-255 (red, green, blue, alpha)."""
@@ -62,10 +64,11 @@ def png(pixels: np.ndarray) -> bytes:
 
 
 def picture_url(cells: np.ndarray) -> bytes:
-    """A data URL of the PNG of RGBA cells [R, C, 4] (row 0 at the top), one pixel per cell. The Image mark
-    scales it up without smoothing (bqplot's ``pixelated``, CSS that its SVG export carries too); scaling it
-    in the kernel instead cost ~10 ms of kernel and browser time per Layer step for the same picture."""
-    return b"data:image/png;base64," + base64.b64encode(png(cells))
+    """A data URL of the PNG of RGBA cells [R, C, 4] (row 0 at the top), each cell a square of whole pixels
+    so that the longer side is about PICTURE_PX: crisp when scaled, in the page and in exports."""
+    side = max(1, PICTURE_PX // max(cells.shape[:2]))
+    pixels = np.repeat(np.repeat(cells, side, axis=0), side, axis=1)
+    return b"data:image/png;base64," + base64.b64encode(png(pixels))
 
 
 class PaintedCells:
@@ -77,9 +80,7 @@ class PaintedCells:
         # bqplot redraws an Image mark when its picture widget is replaced, not when that widget's value
         # changes: two widgets take turns.
         self._pictures = [Image(format="url", value=b""), Image(format="url", value=b"")]
-        self.mark = bq.Image(
-            image=self._pictures[0], x=[-0.5, 0.5], y=[-0.5, 0.5], scales={"x": x, "y": y}, pixelated=True
-        )
+        self.mark = bq.Image(image=self._pictures[0], x=[-0.5, 0.5], y=[-0.5, 0.5], scales={"x": x, "y": y})
 
     def paint(self, cells: np.ndarray) -> None:
         """Show RGBA cells uint8 [R, C, 4], row 0 at the bottom."""
