@@ -61,6 +61,7 @@ def test_every_part_shows_the_core_results_for_the_default_texts(app):
 
     P = analysis.pair_cosines(XA[layer], XB[layer], XC[layer], alpha)
     np.testing.assert_allclose(pairs.main.shown, P[:, :, token], atol=1e-5)
+    np.testing.assert_allclose(pairs.main.mark.color[::-1], P[:, :, token], atol=1e-5)  # painted: row 0 on top
     for heatmap, k in zip(pairs.overview, overview_tokens(XC.shape[1]), strict=True):
         np.testing.assert_allclose(heatmap.shown, P[:, :, k], atol=1e-5)
 
@@ -159,10 +160,10 @@ def test_a_shorter_text_c_pulls_the_selected_token_back_into_range(app):
 
 def test_colour_limits_touch_only_the_colour_scales(app):
     norms, _, _, pairs, sweep = views(app)
-    shown, picture = pairs.main.shown, pairs.main.cells.url
+    colours = pairs.main.mark.color
     app.controls.pair_colours.value = (0.0, 0.5)
     assert (pairs.main.colors.min, pairs.main.colors.max) == (0.0, 0.5)
-    assert pairs.main.shown is shown and pairs.main.cells.url != picture  # repainted, not recomputed
+    assert pairs.main.mark.color is colours
     app.controls.norm_colours.value = (0, 100)
     values = norms.heatmaps["A"].mark.color
     assert (norms.heatmaps["A"].colors.min, norms.heatmaps["A"].colors.max) == pytest.approx(
