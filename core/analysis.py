@@ -199,8 +199,7 @@ def pair_cosines(
     """Part 4: P[i, j, k] = cos(b_j + alpha (b_j - a_i), c_k); A [n_A, d], B [n_B, d], C [n_C, d] -> float32.
 
     ``terms``: ``pair_terms(A, B, C, alpha)`` when already known."""
-    terms = pair_terms(A, B, C, alpha) if terms is None else terms
-    return pair_cosine_rows(terms, 0, terms.inv_t.shape[0]).numpy()
+    return np.asarray(PairCube(pair_terms(A, B, C, alpha) if terms is None else terms))
 
 
 def pair_cosine_rows(terms: PairTerms, start: int, stop: int, out: torch.Tensor | None = None) -> torch.Tensor:
