@@ -1,6 +1,6 @@
 """A class on one server: V visitors open their own links at once against a preheated Voila pool.
 
-    .venv/bin/python benchmarks/bench_serve.py [--visitors 4 8 16] [--no-baseline]
+    .venv/bin/python benchmarks/bench_serve.py [--visitors 4 8 16] [--no-baseline] [--pages 3]
 
 Model: the GPT-2-small-shaped model of bench_core.py (12 layers, 768 wide, random weights, the tests' BPE),
 served from a folder with `voila dashboard.ipynb --preheat_kernel=True --pool_size=V` and the repository's
@@ -13,8 +13,11 @@ Per round: p50 / p95 / max page time; the PSS (proportional set size, /proc/PID/
 kernels that served the visitors, in total and split into anonymous and file-backed pages (the model's
 float32 safetensors stay a memory map of the file: every kernel shares those pages and PSS counts them
 once across all of them); the refilled pool's kernels are reported apart. "MB per further visitor" is the
-slope of the served kernels' total PSS between rounds. Baseline (same run): one visitor's linked page
-from the warm pool against the same link on a server without a pool (a kernel started for the request).
+slope of the served kernels' total PSS between rounds. Baseline (same run): one visitor at a time
+(``--pages`` of them, each its own link, median), from a warm pool that does not refill meanwhile against a
+server without a pool (a kernel started for each request); and the floor: a notebook of one slider served
+from a warm pool by the same Voila, timed to the slider on the page, i.e. what Voila's page itself takes on
+this machine before any of the dashboard's widgets.
 
 Writes benchmarks/results/serve.json and prints a table; records the load average (the machine is shared).
 """
@@ -153,27 +156,70 @@ def round_of(browser, model: Path, visitors: int, log_dir: Path) -> dict:
     }
 
 
-def solo(browser, model: Path, pool: bool, log_dir: Path) -> tuple[float, float]:
-    """One visitor's linked page, from a warm pool of 1 or from a server without a pool: its time (s) and
-    the CPU seconds the kernels spent on it (less sensitive than the time to what else runs on the machine)."""
-    args = ["--preheat_kernel=True", "--pool_size=1"] if pool else []
-    with VoilaServer(model, log_dir / f"serve-solo-{'pool' if pool else 'cold'}.log", extra_args=args) as server:
+# The floor: a notebook of one slider, served the same way. Records when the slider is on the page (ms).
+FLOOR_NOTEBOOK = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "floor",
+            "metadata": {},
+            "outputs": [],
+            "source": "import ipywidgets\nipywidgets.IntSlider(description='Layer').add_class('mlprec-floor')",
+        }
+    ],
+    "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+FLOOR_SCRIPT = """
+(() => {
+  const check = () => {
+    if (document.querySelector('.mlprec-floor .noUi-handle')) { window.__mlprecDone = performance.now(); return; }
+    setTimeout(check, 20);
+  };
+  window.addEventListener('DOMContentLoaded', check);
+})();
+"""
+
+
+def solo_pages(browser, model: Path, pool: bool, log_dir: Path, pages: int, notebook: Path | None = None) -> dict:
+    """``pages`` visitors, one after the other, each with its own link (``notebook``: the floor notebook, no
+    link), from a warm pool of ``pages`` (it does not refill meanwhile) or from a server without a pool (a
+    kernel started per request). Returns each page's time (s) and the CPU seconds the kernels spent on it
+    (less sensitive than the time to what else runs on the machine)."""
+    args = ["--preheat_kernel=True", f"--pool_size={pages}", "--VoilaKernelManager.fill_delay=3600"] if pool else []
+    name = f"serve-solo-{'floor' if notebook else 'pool' if pool else 'cold'}.log"
+    server = VoilaServer(model, log_dir / name, extra_args=args, notebook=notebook or "dashboard.ipynb")
+    times, cpu = [], []
+    with server:
         if pool:
-            server.wait_pool_warm(1, timeout_s=600)
-        before = {pid: cpu_ticks(pid) for pid in server.kernel_pids()}
-        opened = open_visitors(browser, server.url, [link_of(99)])
-        try:
-            seconds = page_times(opened)[0]
-            ticks = sum(cpu_ticks(pid) - before.get(pid, 0) for pid in server.kernel_pids())
-            return round(seconds, 2), round(ticks / os.sysconf("SC_CLK_TCK"), 2)
-        finally:
-            close(opened)
+            server.wait_pool_warm(pages, timeout_s=900)
+        for visitor in range(pages):
+            time.sleep(2)
+            before = {pid: cpu_ticks(pid) for pid in server.kernel_pids()}
+            if notebook:
+                context = browser.new_context(viewport=dict(VIEWPORT))
+                context.add_init_script(FLOOR_SCRIPT)
+                page = context.new_page()
+                page.goto(server.url, wait_until="commit", timeout=PAGE_TIMEOUT_S * 1000)
+                opened = [(context, page)]
+            else:
+                opened = open_visitors(browser, server.url, [link_of(90 + visitor)])
+            try:
+                times.append(round(page_times(opened)[0], 2))
+                ticks = sum(cpu_ticks(pid) - before.get(pid, 0) for pid in server.kernel_pids())
+                cpu.append(round(ticks / os.sysconf("SC_CLK_TCK"), 2))
+            finally:
+                close(opened)
+    return {"page_s": times, "median_s": statistics.median(times), "kernel_cpu_s": cpu}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--visitors", type=int, nargs="+", default=[4, 8, 16])
-    parser.add_argument("--no-baseline", action="store_true", help="skip the one-visitor pool vs no-pool pages")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the one-visitor pages (pool, no pool, floor)")
+    parser.add_argument("--pages", type=int, default=3, help="one-visitor pages of each kind, one after the other")
     options = parser.parse_args()
     started = time.perf_counter()
     from playwright.sync_api import sync_playwright
@@ -193,16 +239,16 @@ def main() -> None:
         }
         try:
             if not options.no_baseline:
-                (warm, warm_cpu), (cold, cold_cpu) = (
-                    solo(browser, model, True, log_dir),
-                    solo(browser, model, False, log_dir),
-                )
+                floor_notebook = Path(folder) / "floor.ipynb"
+                floor_notebook.write_text(json.dumps(FLOOR_NOTEBOOK))
+                warm = solo_pages(browser, model, True, log_dir, options.pages)
+                cold = solo_pages(browser, model, False, log_dir, options.pages)
+                floor = solo_pages(browser, model, True, log_dir, options.pages, notebook=floor_notebook)
                 results["one_visitor"] = {
-                    "warm_pool_s": warm,
-                    "no_pool_s": cold,
-                    "speed_up": round(cold / warm, 1),
-                    "warm_pool_kernel_cpu_s": warm_cpu,
-                    "no_pool_kernel_cpu_s": cold_cpu,
+                    "warm_pool": warm,
+                    "no_pool": cold,
+                    "speed_up": round(cold["median_s"] / warm["median_s"], 1),
+                    "floor_one_slider_warm_pool": floor,
                     "load_average": os.getloadavg(),
                 }
             for visitors in options.visitors:
@@ -226,9 +272,11 @@ def main() -> None:
 def print_table(results: dict) -> None:
     if "one_visitor" in results:
         one = results["one_visitor"]
+        warm, cold, floor = one["warm_pool"], one["no_pool"], one["floor_one_slider_warm_pool"]
         print(
-            f"one linked page: warm pool {one['warm_pool_s']} s ({one['warm_pool_kernel_cpu_s']} kernel CPU s), "
-            f"no pool {one['no_pool_s']} s ({one['no_pool_kernel_cpu_s']} kernel CPU s): {one['speed_up']}x"
+            f"one linked page (median of {len(warm['page_s'])}): warm pool {warm['median_s']} s {warm['page_s']}, "
+            f"no pool {cold['median_s']} s {cold['page_s']}: {one['speed_up']}x; "
+            f"floor (a one-slider notebook, warm pool) {floor['median_s']} s {floor['page_s']}"
         )
     print(
         f"{'V':>3} {'p50 s':>6} {'p95 s':>6} {'max s':>6} {'PSS MB':>7} {'anon':>6} {'file':>6} {'+MB/visitor':>11} {'load end':>20}"

@@ -51,7 +51,7 @@ def voila_command() -> list[str]:
 
 
 class VoilaServer:
-    """``voila dashboard.ipynb`` serving ``model`` (MLPREC_MODEL) on 127.0.0.1; a context manager.
+    """``voila dashboard.ipynb`` (or ``notebook``) serving ``model`` (MLPREC_MODEL) on 127.0.0.1; a context manager.
 
     Its output goes to ``log_path``. Kernels whose page went away are culled after ``cull_idle_s`` idle
     seconds, checked every ``cull_interval_s`` (a page that stays connected is never culled).
@@ -68,8 +68,10 @@ class VoilaServer:
         cull_interval_s: int = 15,
         extra_env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
+        notebook: str | Path = "dashboard.ipynb",
     ):
         self.model = str(model)
+        self.notebook = str(notebook)
         self.log_path = Path(log_path)
         self.theme = theme
         self.startup_timeout = startup_timeout
@@ -104,7 +106,7 @@ class VoilaServer:
         )
         command = [
             *voila_command(),
-            "dashboard.ipynb",
+            self.notebook,
             "--no-browser",
             f"--port={self.port}",
             "--Voila.ip=127.0.0.1",
