@@ -97,7 +97,9 @@ def test_a_full_quota_drops_the_store_once_and_keeps_the_results(tiny_gpt2_dir, 
     assert app.session.feed.frame.bench.labels("C")[:2] == [" said", ","] and app.session.cache.forward_passes == 4
 
 
-def test_a_served_page_is_built_before_the_browser_asks_and_later_loads_go_to_the_background(tiny_gpt2_dir, monkeypatch):
+def test_a_served_page_is_built_before_the_browser_asks_and_later_loads_go_to_the_background(
+    tiny_gpt2_dir, monkeypatch
+):
     """Widgets changed by a thread while the browser fetches their states can lose an update (a page stuck
     on "Loading…"): served, the first build is done when the notebook's cell returns."""
     monkeypatch.setenv("VOILA_BASE_URL", "/")
@@ -136,3 +138,67 @@ def test_a_kernel_shut_down_while_a_model_loads_exits_cleanly(tiny_gpt2_dir, min
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "terminate called" not in done.stderr
+
+
+PAGE_ASKS_FOR_STATES = """
+import threading, time
+import ipywidgets
+from widgets.serving import answer_states_after
+
+slider = ipywidgets.IntSlider(value=1)
+answered = []
+def link():  # a visitor's link, applied in a thread while Voila sends the page
+    time.sleep(1.5)
+    slider.value = 7
+work = threading.Thread(target=link)
+work.start()
+answer_states_after(work, then=lambda: answered.append(time.monotonic()))
+print(slider.model_id, time.monotonic())
+"""
+
+
+def test_a_pooled_page_gets_its_widgets_states_once_the_link_is_applied(tmp_path):
+    """The browser's widget manager asks the kernel once for every widget's state (ipywidgets' control comm,
+    "request_states"). In a pooled kernel the answer waits for the link's run, so the page starts at the link's
+    settings and no update is in flight while it builds its models. A real kernel, sent the messages the
+    browser's widget manager sends, asked before the link is done."""
+    import time
+    import uuid
+
+    from jupyter_client.manager import start_new_kernel
+
+    from tests.browser import ROOT
+
+    manager, client = start_new_kernel(startup_timeout=60, cwd=str(ROOT))
+    try:
+        printed = []
+
+        def run(code: str) -> list[str]:  # the words the code prints
+            client.execute_interactive(code, output_hook=printed.append, timeout=60)
+            return [m["content"]["text"] for m in printed if m["msg_type"] == "stream"][-1].split()
+
+        model_id, started = run(PAGE_ASKS_FOR_STATES)
+        comm = uuid.uuid4().hex
+        session = client.session
+        client.shell_channel.send(
+            session.msg(
+                "comm_open",
+                {"comm_id": comm, "target_name": "jupyter.widget.control", "data": {}},
+                metadata={"version": "1.0.0"},
+            )
+        )
+        for _ in range(2):  # a page that asks twice (a reconnection) gets two answers; the warm-up starts once
+            client.shell_channel.send(session.msg("comm_msg", {"comm_id": comm, "data": {"method": "request_states"}}))
+        answers = []
+        deadline = time.monotonic() + 30
+        while len(answers) < 2 and time.monotonic() < deadline:
+            message = client.get_iopub_msg(timeout=30)
+            data = message["content"].get("data", {}) if message["msg_type"] == "comm_msg" else {}
+            if data.get("method") == "update_states":
+                answers.append(data["states"][model_id]["state"]["value"])
+        assert answers == [7, 7]  # asked at once, answered with the link's value
+        calls, waited = run(f"print(len(answered), answered[0] - {started})")
+        assert int(calls) == 1 and float(waited) >= 1.4  # once, after the link
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)

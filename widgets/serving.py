@@ -2,13 +2,17 @@
 
 Voila (``--preheat_kernel=True --pool_size=N``) runs the notebook in N kernels ahead of any request, with
 ``VOILA_PREHEAT=True`` in their environment; ``voila.utils.get_query_string()`` pauses such a kernel until
-a request takes it and returns that request's URL query. Kernels started for one request (no pool) have
-``VOILA_PREHEAT=False`` or nothing, and read their query from ``QUERY_STRING`` as usual.
+a request takes it and returns that request's URL query. The link is then applied while the browser loads
+the page's scripts, and the page's request for the widgets' states is answered once it is applied. Kernels
+started for one request (no pool) have ``VOILA_PREHEAT=False`` or nothing, and read their query from
+``QUERY_STRING`` as usual.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 
 from .environment import served
 
@@ -42,16 +46,53 @@ def prepare_kernel() -> dict:
 
 
 def take_visitor_link(app) -> None:
-    """Served by Voila: in a preheated kernel, wait for the visitor's request and apply its link
-    (``Dashboard.apply_link``, in the foreground like the first build); then later model choices load
-    in the background while the page shows progress. Elsewhere nothing to do.
-
-    (Applied in a thread while Voila sends the page, with the page's request for the widgets' states held
-    until it is done, a lone linked page came ~0.2 s sooner; but the browser waits only 4 s for that answer
-    before it falls back to asking widget by widget, and with 16 visitors at once one page never completed.)"""
+    """Served by Voila. In a preheated kernel: wait for the visitor's request, then apply its link
+    (``Dashboard.apply_link``) in a thread while Voila sends the page, and hold the widgets' states
+    (``answer_states_after``) until the link is applied: the browser loads its scripts meanwhile, and the
+    page starts at the link's settings with no update in flight. Once the page has its states (or at once,
+    served without a pool), later model choices load in the background while the page shows progress,
+    and the other layers are computed ahead. Elsewhere nothing to do."""
     if preheated():
         from voila.utils import get_query_string
 
-        app.apply_link(get_query_string() or "")
-    if preheated() or served():
+        query = get_query_string() or ""
+        link = threading.Thread(target=app.apply_link, args=(query,), daemon=True, name="mlprec-link")
+        link.start()
+        answer_states_after(link, then=app.session.go_background)
+    elif served():
         app.session.go_background()
+
+
+def answer_states_after(work: threading.Thread, then: Callable[[], None]) -> None:
+    """Hold this kernel's answer to the page's one request for every widget's state (ipywidgets' control
+    comm, "request_states") until ``work`` has finished, then answer as ipywidgets does and call ``then``
+    (once, however often the page asks).
+
+    Widgets changed while the browser builds its models from those states can lose an update (one that
+    falls between the states it got and the model it builds); changed before the answer, they cannot.
+    Outside a kernel: wait for ``work`` and call ``then``.
+    """
+    from ipywidgets import Widget
+    from ipywidgets.comm import get_comm_manager
+
+    manager = get_comm_manager()
+    if manager is None:
+        work.join()
+        then()
+        return
+
+    answered = threading.Event()
+
+    def opened(comm, msg) -> None:
+        Widget.handle_control_comm_opened(comm, msg)
+
+        def answer(msg) -> None:
+            work.join()
+            Widget._handle_control_comm_msg(msg)
+            if not answered.is_set():
+                answered.set()
+                then()
+
+        comm.on_msg(answer)
+
+    manager.register_target("jupyter.widget.control", opened)
