@@ -83,11 +83,45 @@ def open_visitors(browser, url: str, links: list[dict]) -> list:
     return visitors
 
 
-def page_times(visitors: list) -> list[float]:
-    times = []
-    for _, page in visitors:
-        page.wait_for_function("() => window.__mlprecDone !== undefined", timeout=PAGE_TIMEOUT_S * 1000, polling=200)
-        times.append(page.evaluate("() => window.__mlprecDone") / 1000)
+# What a page that never completed shows: how far it got (HTML, Voila's kernel connection, widgets, results).
+STUCK_PAGE_JS = """() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const config = document.getElementById('jupyter-config-data');
+  const sections = document.querySelectorAll('.mlprec-section');
+  return {
+    ready_state: document.readyState,
+    html_end_ms: nav ? Math.round(nav.responseEnd) : null,
+    kernel_id: config ? JSON.parse(config.textContent).kernelId : null,
+    widget_nodes: document.querySelectorAll('.jupyter-widgets').length,
+    sections: sections.length,
+    status: document.querySelector('.mlprec-status')?.innerText.slice(0, 200) ?? null,
+    text_c: document.querySelector('.mlprec-text-c textarea')?.value.slice(0, 80) ?? null,
+    part2_titles: sections.length > 1 ? [...sections[1].querySelectorAll('text.mainheading')].map(t => t.textContent) : [],
+    body: document.body ? document.body.innerText.slice(0, 300) : null,
+  };
+}"""
+
+
+def page_times(visitors: list, log_dir: Path | None = None) -> list[float]:
+    """Each page's time (s). A page not done within PAGE_TIMEOUT_S of the first wait raises a TimeoutError
+    that describes every page not done (STUCK_PAGE_JS) and saves its screenshot in ``log_dir``."""
+    times, stuck, deadline = [], [], time.monotonic() + PAGE_TIMEOUT_S
+    for visitor, (_, page) in enumerate(visitors):
+        try:
+            left_ms = max(1000, (deadline - time.monotonic()) * 1000)
+            page.wait_for_function("() => window.__mlprecDone !== undefined", timeout=left_ms, polling=200)
+            times.append(page.evaluate("() => window.__mlprecDone") / 1000)
+        except Exception as err:  # Playwright's TimeoutError
+            seen = {"visitor": visitor, "error": str(err).splitlines()[0]}
+            try:
+                seen.update(page.evaluate(STUCK_PAGE_JS))
+                if log_dir is not None:
+                    page.screenshot(path=str(log_dir / f"serve-stuck-{len(visitors)}-{visitor}.png"), timeout=30_000)
+            except Exception as inner:
+                seen["inspect_error"] = str(inner).splitlines()[0]
+            stuck.append(seen)
+    if stuck:
+        raise TimeoutError(f"{len(stuck)} of {len(visitors)} pages not done in {PAGE_TIMEOUT_S} s: {json.dumps(stuck)}")
     return times
 
 
@@ -131,7 +165,7 @@ def round_of(browser, model: Path, visitors: int, log_dir: Path) -> dict:
         start = time.perf_counter()
         opened = open_visitors(browser, server.url, [link_of(k) for k in range(visitors)])
         try:
-            times = page_times(opened)
+            times = page_times(opened, log_dir)
             all_done = time.perf_counter() - start
             memory = kernel_memory(server, served_ids(server))
         finally:
@@ -255,7 +289,7 @@ def main() -> None:
                 try:
                     results["rounds"].append(round_of(browser, model, visitors, log_dir))
                 except Exception as err:  # a page that never completes is a result too: say so, keep the rest
-                    failed = {"visitors": visitors, "failed": f"{type(err).__name__}: {str(err).splitlines()[0]}"}
+                    failed = {"visitors": visitors, "failed": f"{type(err).__name__}: {str(err)[:20000]}"}
                     results.setdefault("failed_rounds", []).append({**failed, "load_average": os.getloadavg()})
                     continue
                 print(results["rounds"][-1], flush=True)
