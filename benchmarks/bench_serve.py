@@ -72,12 +72,24 @@ def link_of(visitor: int) -> dict:
     return {"layer": 1 + visitor % 11, "text_c": f"Visitor {visitor}: {line}"}
 
 
+PAGE_TROUBLE: dict = {}  # page -> its console errors, failed requests and error responses (for stuck pages)
+
+
+def watch(page) -> None:
+    """Note what goes wrong in ``page`` (console errors, failed requests, HTTP errors) in PAGE_TROUBLE."""
+    trouble = PAGE_TROUBLE.setdefault(page, [])
+    page.on("console", lambda m: m.type == "error" and trouble.append(f"console: {m.text[:300]}"))
+    page.on("requestfailed", lambda r: trouble.append(f"failed: {r.url[-120:]} {r.failure}"))
+    page.on("response", lambda r: r.status >= 400 and trouble.append(f"HTTP {r.status}: {r.url[-120:]}"))
+
+
 def open_visitors(browser, url: str, links: list[dict]) -> list:
     visitors = []
     for link in links:  # every request is in flight before any page is awaited
         context = browser.new_context(viewport=dict(VIEWPORT))
         context.add_init_script(DONE_SCRIPT % (json.dumps(link), READY_JS))
         page = context.new_page()
+        watch(page)
         page.goto(url + "?" + urlencode(link), wait_until="commit", timeout=PAGE_TIMEOUT_S * 1000)
         visitors.append((context, page))
     return visitors
@@ -112,7 +124,7 @@ def page_times(visitors: list, log_dir: Path | None = None) -> list[float]:
             page.wait_for_function("() => window.__mlprecDone !== undefined", timeout=left_ms, polling=200)
             times.append(page.evaluate("() => window.__mlprecDone") / 1000)
         except Exception as err:  # Playwright's TimeoutError
-            seen = {"visitor": visitor, "error": str(err).splitlines()[0]}
+            seen = {"visitor": visitor, "error": str(err).splitlines()[0], "trouble": PAGE_TROUBLE.get(page, [])[-12:]}
             try:
                 seen.update(page.evaluate(STUCK_PAGE_JS))
                 if log_dir is not None:
