@@ -72,6 +72,26 @@ def link_of(visitor: int) -> dict:
     return {"layer": 1 + visitor % 11, "text_c": f"Visitor {visitor}: {line}"}
 
 
+# Counts the page's websocket traffic (window.__mlprecWs), for the description of a stuck page: messages in
+# and out, the largest message in (the widgets' states come as one) and when it and the last one came (ms).
+WS_PROBE = """(() => {
+  const W = window.WebSocket, seen = {opened: 0, sent: 0, received: 0, largest: 0, largest_at: null, last_at: null};
+  window.__mlprecWs = seen;
+  window.WebSocket = class extends W {
+    constructor(...args) {
+      super(...args);
+      seen.opened += 1;
+      const send = this.send.bind(this);
+      this.send = (data) => { seen.sent += 1; send(data); };
+      this.addEventListener('message', (e) => {
+        const size = e.data.size || e.data.length || e.data.byteLength || 0;
+        seen.received += 1; seen.last_at = Math.round(performance.now());
+        if (size > seen.largest) { seen.largest = size; seen.largest_at = seen.last_at; }
+      });
+    }
+  };
+})();"""
+
 PAGE_TROUBLE: dict = {}  # page -> its console errors, failed requests and error responses (for stuck pages)
 
 
@@ -88,6 +108,7 @@ def open_visitors(browser, url: str, links: list[dict]) -> list:
     for link in links:  # every request is in flight before any page is awaited
         context = browser.new_context(viewport=dict(VIEWPORT))
         context.add_init_script(DONE_SCRIPT % (json.dumps(link), READY_JS))
+        context.add_init_script(WS_PROBE)
         page = context.new_page()
         watch(page)
         page.goto(url + "?" + urlencode(link), wait_until="commit", timeout=PAGE_TIMEOUT_S * 1000)
@@ -110,6 +131,7 @@ STUCK_PAGE_JS = """() => {
     text_c: document.querySelector('.mlprec-text-c textarea')?.value.slice(0, 80) ?? null,
     part2_titles: sections.length > 1 ? [...sections[1].querySelectorAll('text.mainheading')].map(t => t.textContent) : [],
     body: document.body ? document.body.innerText.slice(0, 300) : null,
+    websocket: window.__mlprecWs ?? null,
   };
 }"""
 
