@@ -103,17 +103,22 @@ def watch(page) -> None:
     page.on("response", lambda r: r.status >= 400 and trouble.append(f"HTTP {r.status}: {r.url[-120:]}"))
 
 
+def open_page(browser, url: str, done_script: str) -> tuple:
+    """A visitor of its own (a fresh context) opening ``url``; ``done_script`` sets window.__mlprecDone."""
+    context = browser.new_context(viewport=dict(VIEWPORT))
+    context.add_init_script(done_script)
+    context.add_init_script(WS_PROBE)
+    page = context.new_page()
+    watch(page)
+    page.goto(url, wait_until="commit", timeout=PAGE_TIMEOUT_S * 1000)
+    return context, page
+
+
 def open_visitors(browser, url: str, links: list[dict]) -> list:
-    visitors = []
-    for link in links:  # every request is in flight before any page is awaited
-        context = browser.new_context(viewport=dict(VIEWPORT))
-        context.add_init_script(DONE_SCRIPT % (json.dumps(link), READY_JS))
-        context.add_init_script(WS_PROBE)
-        page = context.new_page()
-        watch(page)
-        page.goto(url + "?" + urlencode(link), wait_until="commit", timeout=PAGE_TIMEOUT_S * 1000)
-        visitors.append((context, page))
-    return visitors
+    # every request is in flight before any page is awaited
+    return [
+        open_page(browser, url + "?" + urlencode(link), DONE_SCRIPT % (json.dumps(link), READY_JS)) for link in links
+    ]
 
 
 # What a page that never completed shows: how far it got (HTML, Voila's kernel connection, widgets, results).
@@ -267,11 +272,7 @@ def solo_pages(browser, model: Path, pool: bool, log_dir: Path, pages: int, note
             time.sleep(2)
             before = {pid: cpu_ticks(pid) for pid in server.kernel_pids()}
             if notebook:
-                context = browser.new_context(viewport=dict(VIEWPORT))
-                context.add_init_script(FLOOR_SCRIPT)
-                page = context.new_page()
-                page.goto(server.url, wait_until="commit", timeout=PAGE_TIMEOUT_S * 1000)
-                opened = [(context, page)]
+                opened = [open_page(browser, server.url, FLOOR_SCRIPT)]
             else:
                 opened = open_visitors(browser, server.url, [link_of(90 + visitor)])
             try:

@@ -157,7 +157,7 @@ print(slider.model_id, time.monotonic())
 """
 
 
-def test_a_pooled_page_gets_its_widgets_states_once_the_link_is_applied(tmp_path):
+def test_a_pooled_page_gets_its_widgets_states_once_the_link_is_applied():
     """The browser's widget manager asks the kernel once for every widget's state (ipywidgets' control comm,
     "request_states"). In a pooled kernel the answer waits for the link's run, so the page starts at the link's
     settings and no update is in flight while it builds its models. A real kernel, sent the messages the
