@@ -13,6 +13,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from tests.conftest import ROOT
+from tests.images import read_png
 
 
 def test_the_notebook_runs_top_to_bottom_and_shows_the_app(tiny_gpt2_dir, monkeypatch):
@@ -47,16 +48,21 @@ def test_nbconvert_execute_saves_the_finished_figures_in_the_html(tiny_gpt2_dir,
     state = json.loads(
         re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', page, re.S).group(1)
     )["state"]
-    models = state.values()
+    models = list(state.values())
     statuses = [m["state"]["value"] for m in models if "mlprec-status" in m["state"].get("_dom_classes", [])]
     assert len(statuses) == 1 and "mlprec-ready" in statuses[0] and "Loading" not in statuses[0]
-    heatmaps = [m for m in models if m["model_name"] in ("GridHeatMapModel", "HeatMapModel")]
-    assert len(heatmaps) >= 9  # Part 1 (3), Part 4 (1 + 4 painted), Part 5 (1), and the Compare section's
+    grids = [m for m in models if m["model_name"] == "GridHeatMapModel"]
     shapes = []
-    for heatmap in heatmaps:
-        color = heatmap["state"]["color"]
-        buffer = next(b for b in heatmap.get("buffers", []) if b["path"] == ["color", "value"])
+    for grid in grids:
+        color = grid["state"]["color"]
+        buffer = next(b for b in grid.get("buffers", []) if b["path"] == ["color", "value"])
         values = len(base64.b64decode(buffer["data"])) // 8 if color["dtype"] == "float64" else 0
         shapes.append((tuple(color["shape"]), values))
     drawn = [shape for shape, values in shapes if shape != (1, 1) and values == shape[0] * shape[1]]
-    assert len(drawn) >= 9, shapes  # real heatmaps with their numbers, not 1x1 placeholders
+    assert len(drawn) >= 4, shapes  # Part 1 (3) and Part 5 with their numbers, not 1x1 placeholders
+    painted = []  # Part 4's heatmaps and Part 1's dots: kernel-painted PNGs in bqplot Image marks
+    for mark in (m for m in models if m["model_name"] == "ImageModel" and m["model_module"] == "bqplot"):
+        image = state[mark["state"]["image"].removeprefix("IPY_MODEL_")]
+        data = base64.b64decode(next(b for b in image["buffers"] if b["path"] == ["value"])["data"])
+        painted.append(read_png(data).shape[:2])
+    assert sum(shape[0] > 1 and shape[1] > 1 for shape in painted) >= 6, painted  # 1 + 4 in Part 4, 1 in Part 1

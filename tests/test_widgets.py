@@ -10,7 +10,10 @@ from core.cache import capture
 from core.texts import TEXT_NAMES
 from widgets import Dashboard
 from widgets.figures import axis_labels
+from widgets.raster import ramp
 from widgets.views.pairs import overview_tokens
+
+from .images import read_png
 
 
 @pytest.fixture
@@ -61,7 +64,8 @@ def test_every_part_shows_the_core_results_for_the_default_texts(app):
 
     P = analysis.pair_cosines(XA[layer], XB[layer], XC[layer], alpha)
     np.testing.assert_allclose(pairs.main.shown, P[:, :, token], atol=1e-5)
-    np.testing.assert_allclose(pairs.main.mark.color[::-1], P[:, :, token], atol=1e-5)  # painted: row 0 on top
+    low, high = pairs.main.colors.min, pairs.main.colors.max
+    np.testing.assert_array_equal(read_png(pairs.main.image.png), ramp(pairs.main.shown, low, high))  # row 0 on top
     for heatmap, k in zip(pairs.overview, overview_tokens(XC.shape[1]), strict=True):
         np.testing.assert_allclose(heatmap.shown, P[:, :, k], atol=1e-5)
 
@@ -160,10 +164,11 @@ def test_a_shorter_text_c_pulls_the_selected_token_back_into_range(app):
 
 def test_colour_limits_touch_only_the_colour_scales(app):
     norms, _, _, pairs, sweep = views(app)
-    colours = pairs.main.mark.color
+    shown, image = pairs.main.shown, pairs.main.image.png
     app.controls.pair_colours.value = (0.0, 0.5)
     assert (pairs.main.colors.min, pairs.main.colors.max) == (0.0, 0.5)
-    assert pairs.main.mark.color is colours
+    assert pairs.main.shown is shown and pairs.main.image.png != image  # the same cells, recoloured in the kernel
+    np.testing.assert_array_equal(read_png(pairs.main.image.png), ramp(shown, 0.0, 0.5))
     app.controls.norm_colours.value = (0, 100)
     values = norms.heatmaps["A"].mark.color
     assert (norms.heatmaps["A"].colors.min, norms.heatmaps["A"].colors.max) == pytest.approx(

@@ -10,9 +10,9 @@ from bqplot.traits import array_dimension_bounds, array_serialization
 from ipywidgets import Layout, VBox
 from traittypes import Array
 
+from .raster import HEATMAP_COLOURS, NULL_COLOUR, PixelImage, ramp, rgb
 from .textfit import abbreviate, fit_quoted, tick_step
 
-HEATMAP_SCHEME = "magma"
 MAX_CELLS = 20_000  # GridHeatMap draws one SVG rect per cell: beyond this, blocks are pooled
 ACCENT = "#1f9e89"  # marks the best / recommended element
 SELECTED = "#ff7f0e"  # marks the user's current choice
@@ -111,77 +111,47 @@ class TokenGrid(bq.GridHeatMap):
     )
 
 
-class PaintedGrid(bq.HeatMap):
-    """bqplot's HeatMap, painted on one canvas (one DOM node, against two per cell for a GridHeatMap);
-    colours kept 2-D as in TokenGrid. Cell (i, j) is centred on (x[j], y[i]); no hover, no clicks."""
-
-    color = (
-        Array(None, allow_none=True)
-        .tag(sync=True, scaled=True, rtype="Color", atype="bqplot.ColorAxis", **array_serialization)
-        .valid(array_dimension_bounds(2, 2))
-    )
-
-
 class PaintedDots:
-    """Many points (a mean vector's hundreds of dimensions) painted on one canvas instead of one SVG node each.
+    """Many points (a mean vector's hundreds of dimensions) painted as one image instead of one SVG node each.
 
     The plot area of scales ``x`` and ``y`` is cut into a grid of COLUMNS x ROWS cells (about 3.5 px each);
-    a cell holding a point is painted as a dot, darker where several points fall (a PaintedGrid on fixed cell
-    scales, so a Layer step re-sends one colour array and redraws one canvas). Set the scales' limits, then
-    ``show(x, y)``. No hover.
+    a cell holding a point is painted as a dot, darker where several points fall (a PixelImage over the
+    scales' limits, so a Layer step sends one small PNG). Set the scales' limits, then ``show(x, y)``. No hover.
     """
 
     COLUMNS, ROWS = 150, 55  # about square cells in the 300 px high figure, 460-560 px wide
 
     def __init__(self, x: bq.LinearScale, y: bq.LinearScale, colour: str, dark: str):
         self.x, self.y = x, y
-        cells_x = bq.LinearScale(min=-0.5, max=self.COLUMNS - 0.5)
-        cells_y = bq.LinearScale(min=-0.5, max=self.ROWS - 0.5)
-        shades = bq.ColorScale(colors=["transparent", colour, dark], min=0.0, mid=0.5, max=1.0)
-        self.mark = PaintedGrid(
-            x=np.arange(self.COLUMNS, dtype=np.float64),
-            y=np.arange(self.ROWS, dtype=np.float64),
-            color=np.zeros((self.ROWS, self.COLUMNS)),
-            scales={"x": cells_x, "y": cells_y, "color": shades},
-        )
+        self.colour, self.dark = rgb(colour), rgb(dark)
+        self.image = PixelImage(x, y)
+        self.mark = self.image.mark
 
     def show(self, x: np.ndarray, y: np.ndarray) -> None:
         """Paint the points (x[i], y[i]) [n] within the scales' current limits."""
-        counts, _, _ = np.histogram2d(
-            y, x, bins=(self.ROWS, self.COLUMNS), range=((self.y.min, self.y.max), (self.x.min, self.x.max))
-        )
-        self.mark.color = np.where(counts > 0, 0.5 + 0.5 * np.minimum(counts - 1, 3) / 3, 0.0).astype(np.float32)
-
-
-def painted_cells(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cell centres (x [C'], y [R']) and colours [R', C'] for a PaintedGrid of ``values`` [R, C] on scales
-    from -0.5 to C - 0.5 and R - 0.5. bqplot sizes cells from neighbouring centres, so a single row or
-    column is drawn as two half cells."""
-    x, y = np.arange(values.shape[1], dtype=np.float64), np.arange(values.shape[0], dtype=np.float64)
-    if len(x) == 1:
-        x, values = np.array([-0.25, 0.25]), np.repeat(values, 2, axis=1)
-    if len(y) == 1:
-        y, values = np.array([-0.25, 0.25]), np.repeat(values, 2, axis=0)
-    return x, y, values
+        x_limits, y_limits = (self.x.min, self.x.max), (self.y.min, self.y.max)
+        counts, _, _ = np.histogram2d(y, x, bins=(self.ROWS, self.COLUMNS), range=(y_limits, x_limits))
+        shade = (np.minimum(counts - 1, 3) / 3)[::-1, :, None]  # first row on top
+        pixels = np.zeros((self.ROWS, self.COLUMNS, 4), np.uint8)
+        pixels[..., :3] = np.floor(self.colour + (self.dark - self.colour) * np.maximum(shade, 0) + 0.5)
+        pixels[..., 3] = np.where(counts[::-1] > 0, 255, 0)
+        self.image.show(pixels, x_limits, y_limits)
 
 
 class ColorBar:
     """A horizontal colour bar drawn as a figure of its own, under a heatmap and aligned with its plot.
 
-    (bqplot's ColorAxis is drawn outside the plot area, where its numbers get cut.) The strip shares the
-    heatmap's ColorScale; ``limits`` redraws it and its axis for new colour limits.
+    (bqplot's ColorAxis is drawn outside the plot area, where its numbers get cut.) The strip is painted once
+    (HEATMAP_COLOURS from left to right); ``limits`` only moves the numbers of its axis.
     """
 
-    STEPS = 64
+    STEPS = 256
 
-    def __init__(self, colors: bq.ColorScale, label: str, left: int, right: int, min_width: int):
+    def __init__(self, label: str, left: int, right: int, min_width: int):
         self.values = bq.LinearScale(min=0.0, max=1.0)
-        self.strip = bq.HeatMap(  # an image, not SVG cells: the heatmaps' cell counts stay theirs
-            x=np.linspace(0.0, 1.0, self.STEPS),
-            y=np.array([0.0, 1.0]),
-            color=np.tile(np.linspace(0.0, 1.0, self.STEPS), (2, 1)),
-            scales={"x": self.values, "y": bq.LinearScale(min=0.0, max=1.0), "color": colors},
-        )
+        strip = PixelImage(bq.LinearScale(min=0.0, max=1.0), bq.LinearScale(min=0.0, max=1.0))
+        strip.show(ramp(np.linspace(0.0, 1.0, self.STEPS)[None, :], 0.0, 1.0), (0.0, 1.0), (0.0, 1.0))
+        self.strip = strip.mark
         self.axis = bq.Axis(
             scale=self.values,
             num_ticks=5,
@@ -201,9 +171,6 @@ class ColorBar:
         self.figure.add_class("mlprec-colorbar")
 
     def limits(self, low: float, high: float) -> None:
-        steps = np.linspace(low, high, self.STEPS)
-        with self.strip.hold_sync():
-            self.strip.x, self.strip.color = steps, np.tile(steps, (2, 1))
         with self.values.hold_sync():
             self.values.min, self.values.max = float(low), float(high)
 
@@ -215,8 +182,8 @@ class HeatmapFigure:
     Hover shows row, column and value under the given names, with the full tokens. Tick labels are
     thinned and abbreviated so that they never overlap or leave the figure at ``min_width`` or wider;
     column labels are turned 45° and hang from their tick. ``widget`` holds the figure and its colour bar.
-    ``painted`` draws the cells on one canvas instead (PaintedGrid: much faster to redraw, but no hover
-    and no clicks), for thumbnails that change with every Layer step.
+    ``painted`` draws the cells as one kernel-coloured image instead (PixelImage: much faster to redraw, but
+    no hover and no clicks), for heatmaps that change with every Layer step.
     """
 
     def __init__(
@@ -236,19 +203,11 @@ class HeatmapFigure:
         self.height, self.min_width = height, min_width
         self.rows = bq.OrdinalScale()
         self.columns = bq.OrdinalScale()
-        self.colors = bq.ColorScale(scheme=HEATMAP_SCHEME, min=0.0, max=1.0)
+        self.colors = bq.ColorScale(colors=list(HEATMAP_COLOURS), min=0.0, max=1.0)
         if painted:  # the ordinal scales above only carry the axes and markers, aligned with these
-            self.cell_x, self.cell_y = (
-                bq.LinearScale(),
-                bq.LinearScale(),
-            )  # bqplot's HeatMap mis-sizes rows on a reversed scale
-            self.mark = PaintedGrid(
-                x=np.array([0.0, 1.0]),
-                y=np.array([0.0, 1.0]),
-                color=np.zeros((2, 2)),
-                scales={"x": self.cell_x, "y": self.cell_y, "color": self.colors},
-                null_color="#888888",
-            )
+            self.cell_x, self.cell_y = bq.LinearScale(min=-0.5, max=0.5), bq.LinearScale(min=-0.5, max=0.5)
+            self.image = PixelImage(self.cell_x, self.cell_y)
+            self.mark = self.image.mark
         else:
             self.mark = TokenGrid(
                 row=np.array(["0"]),
@@ -261,9 +220,10 @@ class HeatmapFigure:
                     formats=["", "", ".3f"],
                 ),
                 stroke="transparent",
-                null_color="#888888",
+                null_color=NULL_COLOUR,
             )
         self.painted = painted
+        self.shown: np.ndarray | None = None  # what is drawn [drawn rows, drawn columns], row 0 first
         # A painted grid's axes and markers sit on its own cell scales: bqplot places ordinal positions with
         # padding of its own, off the painted cells by up to half a cell.
         along_x, along_y = (self.cell_x, self.cell_y) if painted else (self.columns, self.rows)
@@ -300,9 +260,7 @@ class HeatmapFigure:
             axes=[self.column_axis, self.row_axis],
             fig_margin=dict(MARGIN),
         )
-        self.colorbar = (
-            ColorBar(self.colors, value_name, MARGIN["left"], MARGIN["right"], min_width) if colorbar else None
-        )
+        self.colorbar = ColorBar(value_name, MARGIN["left"], MARGIN["right"], min_width) if colorbar else None
         parts = [self.figure] + ([self.colorbar.figure] if self.colorbar else [])
         self.widget = VBox(parts, layout=Layout(width="100%", min_width=f"{min_width}px"))
 
@@ -324,7 +282,7 @@ class HeatmapFigure:
         self.row_blocks = blocks(len(rows), self._plan(len(rows), len(columns))[0])
         self.column_blocks = blocks(len(columns), self._plan(len(rows), len(columns))[1])
         pooled = block_max(values, self.row_blocks, self.column_blocks)
-        self.shown = pooled  # what is drawn [drawn rows, drawn columns], row 0 first (also when painted)
+        self.shown = pooled
         rows = axis_labels(block_labels(rows, self.row_blocks))
         columns = axis_labels(block_labels(columns, self.column_blocks))
         self._row_labels, self._column_labels = rows, columns
@@ -346,10 +304,12 @@ class HeatmapFigure:
         set_ticks(self.column_axis, columns, column_step, SLANTED_LABEL_PX)
 
     def _paint(self, values: np.ndarray) -> None:
-        x, y, color = painted_cells(values if self.rows_up else values[::-1])  # row 0 on top: painted last
-        with self.mark.hold_sync():
-            self.mark.x, self.mark.y, self.mark.color = x, y, color
-        for scale, n in ((self.cell_x, values.shape[1]), (self.cell_y, values.shape[0])):
+        """Colour ``values`` [R, C] (row 0 first) in the kernel at the current limits; cell (i, j) is centred
+        on (j, i) of the cell scales (row i at R - 1 - i when rows run down)."""
+        rows, columns = values.shape
+        pixels = ramp(values[::-1] if self.rows_up else values, self.colors.min, self.colors.max)  # top row first
+        self.image.show(pixels, (-0.5, columns - 0.5), (-0.5, rows - 0.5))
+        for scale, n in ((self.cell_x, columns), (self.cell_y, rows)):
             if (scale.min, scale.max) != (-0.5, n - 0.5):
                 with scale.hold_sync():
                     scale.min, scale.max = -0.5, n - 0.5
@@ -379,14 +339,19 @@ class HeatmapFigure:
         return range(*self.row_blocks[row_block]), range(*self.column_blocks[column_block])
 
     def limits(self, low: float, high: float) -> None:
-        """Colour limits; a degenerate range is widened so the scale stays valid."""
+        """Colour limits; a degenerate range is widened so the scale stays valid. A painted grid is
+        repainted when they change."""
         if not high > low:
             high = low + 1e-6
+        if (self.colors.min, self.colors.max) == (float(low), float(high)):
+            return
         with self.colors.hold_sync():
             self.colors.min = float(low)
             self.colors.max = float(high)
         if self.colorbar:
             self.colorbar.limits(low, high)
+        if self.painted and self.shown is not None:
+            self._paint(self.shown)
 
     def set_title(self, template: str, *words: str) -> None:
         """Title ``template.format(*words)``, the quoted words abbreviated until it fits the figure."""

@@ -28,7 +28,7 @@ def section_facts(page) -> list[dict]:
           figures: s.querySelectorAll('.bqplot.figure').length,
           svgs: s.querySelectorAll('.bqplot.figure svg.svg-figure').length,
           cells: s.querySelectorAll('rect.heatmapcell').length,
-          painted: s.querySelectorAll('image.heatmap').length,
+          painted: s.querySelectorAll('.bqplot.figure svg image').length,
           dots: s.querySelectorAll('.bqplot.figure path.dot').length,
           titles: [...s.querySelectorAll('text.mainheading')].map(t => t.textContent),
         }))"""
@@ -111,7 +111,7 @@ def test_all_five_parts_render(dashboard, artifacts):
     # Part 1: three heatmaps of 4 layers x the analysed tokens of A, B and C; Parts 4 and 5 heatmaps.
     for index in (0, 4):
         assert facts[index]["cells"] > 4, (PART_NAMES[index], facts[index])
-    assert facts[3]["painted"] == 6, facts[3]  # Part 4 on canvases: the main heatmap, its colour bar, four thumbnails
+    assert facts[3]["painted"] == 6, facts[3]  # Part 4 as images: the main heatmap, its colour bar, four thumbnails
     assert facts[0]["cells"] == 4 * sum(int(n) for n in re.findall(r"\b[ABC] (\d+)", _status(page)))
     # Parts 2 and 3: scatter dots (one per C token; one per layer).
     assert facts[1]["dots"] >= 3 and facts[2]["dots"] >= 4, (facts[1], facts[2])
