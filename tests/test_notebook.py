@@ -63,6 +63,6 @@ def test_nbconvert_execute_saves_the_finished_figures_in_the_html(tiny_gpt2_dir,
     painted = []  # Part 4's heatmaps and Part 1's dots: kernel-painted PNGs in bqplot Image marks
     for mark in (m for m in models if m["model_name"] == "ImageModel" and m["model_module"] == "bqplot"):
         image = state[mark["state"]["image"].removeprefix("IPY_MODEL_")]
-        data = base64.b64decode(next(b for b in image["buffers"] if b["path"] == ["value"])["data"])
-        painted.append(read_png(data).shape[:2])
+        url = base64.b64decode(next(b for b in image["buffers"] if b["path"] == ["value"])["data"])  # a data: URL
+        painted.append(read_png(base64.b64decode(url.removeprefix(b"data:image/png;base64,"))).shape[:2])
     assert sum(shape[0] > 1 and shape[1] > 1 for shape in painted) >= 6, painted  # 1 + 4 in Part 4, 1 in Part 1

@@ -7,6 +7,7 @@ only scales it up (pixelated).
 
 from __future__ import annotations
 
+import base64
 import struct
 import zlib
 
@@ -65,22 +66,28 @@ def png(pixels: np.ndarray) -> bytes:
     )
 
 
+def data_url(picture: bytes) -> bytes:
+    """A PNG as a data: URL (UTF-8 bytes), for an ipywidgets Image of format "url"."""
+    return b"data:image/png;base64," + base64.b64encode(picture)
+
+
 class PixelImage:
     """A bqplot Image mark showing ``pixels`` stretched over a rectangle of its x and y scales.
 
     bqplot redraws an Image only when its ``image`` widget is replaced, so two ipywidgets Images take turns:
-    ``show`` fills the idle one and swaps it in (two small messages, no canvas work in the browser).
+    ``show`` fills the idle one and swaps it in (two small messages, no canvas work in the browser). The PNG
+    travels as a data: URL, which the browser shows without making a Blob and an object URL for it.
     """
 
     def __init__(self, x: bq.Scale, y: bq.Scale):
-        blank = png(np.zeros((1, 1, 4), np.uint8))
-        self.buffers = (Image(value=blank, format="png"), Image(value=blank, format="png"))
+        blank = data_url(png(np.zeros((1, 1, 4), np.uint8)))
+        self.buffers = (Image(value=blank, format="url"), Image(value=blank, format="url"))
         self.mark = bq.Image(image=self.buffers[0], x=[0.0, 1.0], y=[0.0, 1.0], scales={"x": x, "y": y})
 
     def show(self, pixels: np.ndarray, x: tuple[float, float], y: tuple[float, float]) -> None:
         """Show ``pixels`` [rows, columns, 4] (first row on top) from x[0] to x[1] and from y[0] (bottom) to y[1]."""
         idle = self.buffers[1] if self.mark.image is self.buffers[0] else self.buffers[0]
-        idle.value = png(pixels)
+        idle.value = data_url(png(pixels))
         with self.mark.hold_sync():
             self.mark.image = idle
             if list(self.mark.x) != list(x) or list(self.mark.y) != list(y):
@@ -89,4 +96,5 @@ class PixelImage:
     @property
     def png(self) -> bytes:
         """The PNG shown now."""
-        return bytes(self.mark.image.value)
+        url = bytes(self.mark.image.value)
+        return base64.b64decode(url[url.index(b",") + 1 :])

@@ -39,7 +39,7 @@ VBox([heatmap.widget for heatmap in figures])
 
 READ_COLOURS = """async () => {
   const svg = [...document.querySelectorAll('.svg-heatmap rect.heatmapcell')].map(r => getComputedStyle(r).fill);
-  const image = document.querySelector('.painted-heatmap .svg-figure image');
+  const image = document.querySelector('.painted-heatmap .svg-figure image');  // a data: URL
   const picture = new Image();
   picture.src = image.getAttribute('href');
   await picture.decode();
@@ -75,7 +75,7 @@ def test_kernel_painted_cells_match_bqplots_own_colours(page, colour_page_server
     page.goto(colour_page_server.url, wait_until="domcontentloaded", timeout=60_000)
     page.wait_for_function(
         "() => document.querySelectorAll('.svg-heatmap rect.heatmapcell').length === 96"
-        " && document.querySelector('.painted-heatmap .svg-figure image[href^=\"blob:\"]')",
+        " && document.querySelector('.painted-heatmap .svg-figure image[href^=\"data:\"]')",
         timeout=120_000,
     )
     page.wait_for_timeout(500)  # the last state message: the painted PNG replaces the 1x1 placeholder
