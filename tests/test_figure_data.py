@@ -7,6 +7,7 @@ import pytest
 
 from core import analysis
 from core.cache import capture
+from core.geometry import GeometryFits
 from core.texts import TEXT_NAMES
 from widgets import Dashboard
 from widgets.data import Table
@@ -142,6 +143,7 @@ def test_stepping_through_the_layers_keeps_every_point_inside_the_axes(app):
         similarity = views["target"].similarity.y
         geometry = views["geometry"]
         assert views["target"].cos.min <= similarity.min() and similarity.max() <= views["target"].cos.max
-        for mark in geometry.points.values():
-            assert geometry.x.min <= mark.x.min() and mark.x.max() <= geometry.x.max
-            assert geometry.y.min <= mark.y.min() and mark.y.max() <= geometry.y.max
+        fit = GeometryFits(app.session.feed.frame.bench).at(layer, app.state.alpha)
+        for points in fit.points.values():  # the painted A and B tokens too
+            assert geometry.x.min <= points[:, 0].min() and points[:, 0].max() <= geometry.x.max
+            assert geometry.y.min <= points[:, 1].min() and points[:, 1].max() <= geometry.y.max

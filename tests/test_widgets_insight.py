@@ -14,6 +14,8 @@ from core.steer import steerer
 from core.vocab import reader
 from widgets import Dashboard
 
+from .images import read_png
+
 
 @pytest.fixture
 def app(tiny_gpt2_dir):
@@ -139,17 +141,28 @@ def test_a_strength_that_is_not_a_number_or_huge_is_refused_with_a_message(app, 
 def test_the_geometry_view_draws_the_pca_and_a_click_on_a_c_point_moves_token(app):
     bench = app.session.feed.frame.bench
     geometry = GeometryFits(bench).at(app.state.layer, 1.0)
-    np.testing.assert_allclose(app.views["geometry"].points["C"].x, geometry.points["C"][:, 0])
+    view = app.views["geometry"]
+    np.testing.assert_allclose(view.c_points.x, geometry.points["C"][:, 0])
+    painted = read_png(view.cloud.image.png)  # A's and B's tokens: a square of their colour in their cell
+    columns, rows = view.cloud.cells
+    for name in "AB":
+        x, y = geometry.points[name][0]
+        column = min(int((x - view.x.min) / (view.x.max - view.x.min) * columns), columns - 1)
+        row = rows - 1 - min(int((y - view.y.min) / (view.y.max - view.y.min) * rows), rows - 1)
+        assert painted[row, column, 3] == 255
+    assert (painted[..., 3] > 0).sum() <= len(geometry.points["A"]) + len(geometry.points["B"])
     np.testing.assert_allclose(app.views["geometry"].means.y, geometry.means[:, 1])
     first, second = geometry.explained * 100
     assert f"PC1 {first:.1f}%, PC2 {second:.1f}% of the variance" in app.views["geometry"].figure.title
-    assert list(app.views["geometry"].points["A"].names) == bench.labels("A")
-    click(app.views["geometry"].points["C"], {"index": 4})
+    assert list(view.c_points.names) == bench.labels("C")
+    png_at_first_layer = view.cloud.image.png
+    click(view.c_points, {"index": 4})
     assert app.state.token == 4
     np.testing.assert_allclose(app.views["geometry"].selected.x, geometry.points["C"][4:5, 0])
     app.state.layer = 0
     assert "at layer 0" in app.views["geometry"].figure.title
-    np.testing.assert_allclose(app.views["geometry"].points["B"].y, GeometryFits(bench).at(0, 1.0).points["B"][:, 1])
+    np.testing.assert_allclose(view.c_points.y, GeometryFits(bench).at(0, 1.0).points["C"][:, 1])
+    assert view.cloud.image.png != png_at_first_layer
 
 
 def test_the_means_are_named_only_where_their_names_cannot_overlap(app):

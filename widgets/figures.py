@@ -112,29 +112,35 @@ class TokenGrid(bq.GridHeatMap):
 
 
 class PaintedDots:
-    """Many points (a mean vector's hundreds of dimensions) painted as one image instead of one SVG node each.
+    """Many points (a mean vector's hundreds of dimensions, a text's tokens) painted as one image instead of one
+    SVG node each.
 
-    The plot area of scales ``x`` and ``y`` is cut into a grid of COLUMNS x ROWS cells (about 3.5 px each);
-    a cell holding a point is painted as a dot, darker where several points fall (a PixelImage over the
-    scales' limits, so a Layer step sends one small PNG). Set the scales' limits, then ``show(x, y)``. No hover.
+    The plot area of scales ``x`` and ``y`` is cut into a grid of ``cells`` (columns, rows; about 3.5 px each
+    by default); a cell holding a point of group k is painted in ``colours[k]`` = (colour, dark): the colour
+    where one point falls, darker where several do (up to ``dark`` from 4 points on), later groups on top.
+    A PixelImage over the scales' limits, so a Layer step sends one small PNG. Set the scales' limits, then
+    ``show``. No hover.
     """
 
-    COLUMNS, ROWS = 150, 55  # about square cells in the 300 px high figure, 460-560 px wide
-
-    def __init__(self, x: bq.LinearScale, y: bq.LinearScale, colour: str, dark: str):
+    def __init__(self, x: bq.LinearScale, y: bq.LinearScale, colours, cells: tuple[int, int] = (150, 55)):
         self.x, self.y = x, y
-        self.colour, self.dark = rgb(colour), rgb(dark)
+        self.colours = [(rgb(colour), rgb(dark)) for colour, dark in colours]
+        self.cells = cells
         self.image = PixelImage(x, y)
         self.mark = self.image.mark
 
-    def show(self, x: np.ndarray, y: np.ndarray) -> None:
-        """Paint the points (x[i], y[i]) [n] within the scales' current limits."""
+    def show(self, *groups: tuple[np.ndarray, np.ndarray]) -> None:
+        """Paint each group's points (x [n], y [n]) within the scales' current limits, one group per colour."""
         x_limits, y_limits = (self.x.min, self.x.max), (self.y.min, self.y.max)
-        counts, _, _ = np.histogram2d(y, x, bins=(self.ROWS, self.COLUMNS), range=(y_limits, x_limits))
-        shade = (np.minimum(counts - 1, 3) / 3)[::-1, :, None]  # first row on top
-        pixels = np.zeros((self.ROWS, self.COLUMNS, 4), np.uint8)
-        pixels[..., :3] = np.floor(self.colour + (self.dark - self.colour) * np.maximum(shade, 0) + 0.5)
-        pixels[..., 3] = np.where(counts[::-1] > 0, 255, 0)
+        columns, rows = self.cells
+        pixels = np.zeros((rows, columns, 4), np.uint8)
+        for (x, y), (colour, dark) in zip(groups, self.colours, strict=True):
+            counts, _, _ = np.histogram2d(y, x, bins=(rows, columns), range=(y_limits, x_limits))
+            counts = counts[::-1]  # first row on top
+            shade = (np.clip(counts - 1, 0, 3) / 3)[..., None]
+            here = counts > 0
+            pixels[here, :3] = np.floor(colour + (dark - colour) * shade + 0.5)[here]
+            pixels[here, 3] = 255
         self.image.show(pixels, x_limits, y_limits)
 
 

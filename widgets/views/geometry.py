@@ -8,14 +8,14 @@ import numpy as np
 
 from core.companions import companion
 from core.geometry import GeometryFits
-from core.texts import TEXT_NAMES
 
-from ..figures import ACCENT, SELECTED, dots, figure, padded
+from ..figures import ACCENT, SELECTED, PaintedDots, dots, figure, padded
 from .extra import ExtraView
 
 COLOURS = {"A": "#1f77b4", "B": "#d62728", "C": "#9467bd"}
 HEAD = 0.035  # arrowhead length, as a fraction of the axes' spans
 LABEL_ROOM = (0.07, 0.08)  # a mean's name needs this fraction of the x and y axes (~60 x 20 px at 1024 px wide)
+CLOUD_CELLS = (200, 64)  # A's and B's tokens are painted in cells of about 4-6 x 5 px of the 320 px high plot
 
 
 def names_fit(points: np.ndarray, spans: tuple[float, float]) -> bool:
@@ -53,32 +53,44 @@ class GeometryView(ExtraView):
     explanation = (
         "Every analysed token of A, B and C at the chosen layer, in the plane of their first two principal "
         "components (exact PCA); mean A (blue), mean B (red) and the target (green) are the diamonds, with arrows "
-        "A → B → target (named beside them unless they lie too close; hover names them too); the title gives each axis' share of the variance. The recommended C token is ringed in green, the selected one in orange. Hover a point for its "
-        "token; click a C point to select it."
+        "A → B → target (named beside them unless they lie too close; hover names them too); the title gives each "
+        "axis' share of the variance. A's and B's tokens are painted as small squares; C's are dots: hover one for "
+        "its token, click it to select it. The recommended C token is ringed in green, the selected one in orange."
     )
     css_class = "mlprec-geometry"
     slice_traits = ("layer", "alpha", "token")
 
     def build(self):
         self.x, self.y = bq.LinearScale(), bq.LinearScale()
-        tooltip = bq.Tooltip(fields=["name"], labels=["Token"])
-        self.points = {
-            name: bq.Scatter(
-                x=np.zeros(1),
-                y=np.zeros(1),
-                names=[""],
-                display_names=False,
+        # A's and B's tokens: one painted image (a Layer step moves them without one SVG node per token);
+        # C's: SVG dots, which name their token on hover and select it on a click.
+        self.cloud = PaintedDots(self.x, self.y, [(COLOURS[name], COLOURS[name]) for name in "AB"], CLOUD_CELLS)
+        self.keys = [  # legend entries only: painted tokens have no mark of their own
+            bq.Scatter(
+                x=np.zeros(0),
+                y=np.zeros(0),
                 scales={"x": self.x, "y": self.y},
                 colors=[COLOURS[name]],
-                default_size=60,
-                opacities=[0.75],
-                tooltip=tooltip,
+                marker="square",
                 labels=[f"Text {name}"],
                 display_legend=True,
             )
-            for name in TEXT_NAMES
-        }
-        self.points["C"].on_element_click(self._clicked)
+            for name in "AB"
+        ]
+        self.c_points = bq.Scatter(
+            x=np.zeros(1),
+            y=np.zeros(1),
+            names=[""],
+            display_names=False,
+            scales={"x": self.x, "y": self.y},
+            colors=[COLOURS["C"]],
+            default_size=60,
+            opacities=[0.75],
+            tooltip=bq.Tooltip(fields=["name"], labels=["Token"]),
+            labels=["Text C"],
+            display_legend=True,
+        )
+        self.c_points.on_element_click(self._clicked)
         self.arrows = bq.Lines(
             x=np.zeros((1, 2)),
             y=np.zeros((1, 2)),
@@ -106,7 +118,15 @@ class GeometryView(ExtraView):
             "A → B → target",
             height=440,
             # rings first: drawn under the points, they leave every point clickable
-            marks=[self.recommended, self.selected, *self.points.values(), self.arrows, self.means],
+            marks=[
+                self.cloud.mark,
+                self.recommended,
+                self.selected,
+                *self.keys,
+                self.c_points,
+                self.arrows,
+                self.means,
+            ],
             axes=[self.x_axis, self.y_axis],
             legend_location="top-left",
         )
@@ -124,10 +144,10 @@ class GeometryView(ExtraView):
             span = np.where(high > low, high - low, 1.0)
             padded(self.x, everything[:, 0], low=0.06, high=0.06)
             padded(self.y, everything[:, 1], low=0.06, high=0.12)
-            for name, mark in self.points.items():
-                with mark.hold_sync():
-                    mark.x, mark.y = geometry.points[name][:, 0], geometry.points[name][:, 1]
-                    mark.names = list(bench.labels(name))
+            self.cloud.show(*(geometry.points[name].T for name in "AB"))
+            with self.c_points.hold_sync():
+                self.c_points.x, self.c_points.y = geometry.points["C"][:, 0], geometry.points["C"][:, 1]
+                self.c_points.names = list(bench.labels("C"))
             with self.means.hold_sync():
                 self.means.x, self.means.y = geometry.means[:, 0], geometry.means[:, 1]
                 self.means.display_names = names_fit(geometry.means, (self.x.max - self.x.min, self.y.max - self.y.min))

@@ -63,7 +63,7 @@ class TargetView(View):
             min_width=460,
         )
         sx, sy = bq.LinearScale(), bq.LinearScale()
-        self.scatter = PaintedDots(sx, sy, "#2a9d8f", "#14544c")  # one dot per dimension
+        self.scatter = PaintedDots(sx, sy, [("#2a9d8f", "#14544c")])  # one dot per dimension
         self.scatter_figure = figure(
             "Mean A vs mean B",
             marks=[self.scatter.mark],
@@ -133,7 +133,7 @@ class TargetView(View):
             for axis, values in zip(self.scatter_figure.axes, (result.mean_a, result.mean_b), strict=True):
                 padded(axis.scale, values, low=0.08, high=0.08)  # the first ticks stay clear of the corner
                 axis.tick_values = nice_ticks(axis.scale)
-            self.scatter.show(result.mean_a, result.mean_b)
+            self.scatter.show((result.mean_a, result.mean_b))
             self.means_figure.title = f"Mean vectors at layer {self.layer} ({self.vectors})"
             self.scatter_figure.title = f"Mean A vs mean B at layer {self.layer} (S_AB = {result.mean_cosine:.2f})"
             self.tokens.domain = list(labels)
