@@ -13,6 +13,7 @@ from widgets import Dashboard
 from widgets.data import Table
 from widgets.figures import LINE_PX, SLANT_SIN, SLANTED_LABEL_PX, TICK_FONT, HeatmapFigure, ordinal_ticks
 from widgets.textfit import abbreviate, fit_quoted, text_width, tick_step
+from widgets.views.geometry import FRAME_X, FRAME_Y, largest_values
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +145,8 @@ def test_stepping_through_the_layers_keeps_every_point_inside_the_axes(app):
         geometry = views["geometry"]
         assert views["target"].cos.min <= similarity.min() and similarity.max() <= views["target"].cos.max
         fit = GeometryFits(app.session.feed.frame.bench).at(layer, app.state.alpha)
-        for points in fit.points.values():  # the painted A and B tokens too
-            assert geometry.x.min <= points[:, 0].min() and points[:, 0].max() <= geometry.x.max
-            assert geometry.y.min <= points[:, 1].min() and points[:, 1].max() <= geometry.y.max
+        unit = largest_values(fit.points, fit.means)
+        assert (geometry.x.min, geometry.x.max, geometry.y.min, geometry.y.max) == (*FRAME_X, *FRAME_Y)  # never moves
+        for points in [*fit.points.values(), fit.means]:  # the painted A and B tokens too, in the fixed frame
+            assert geometry.x.min <= (points[:, 0] / unit[0]).min() and (points[:, 0] / unit[0]).max() <= geometry.x.max
+            assert geometry.y.min <= (points[:, 1] / unit[1]).min() and (points[:, 1] / unit[1]).max() <= geometry.y.max

@@ -13,6 +13,7 @@ from core.geometry import GeometryFits
 from core.steer import steerer
 from core.vocab import reader
 from widgets import Dashboard
+from widgets.views.geometry import largest_values
 
 from .images import read_png
 
@@ -83,10 +84,15 @@ def test_steering_runs_on_the_button_in_the_background_and_shows_both_sides(app)
     shown = app.views["steering"].output.value
     assert "Next token, plain" in shown and "Next token, steered" in shown
     assert html.escape(result.steered_text, quote=False) in shown
-    assert app.views["steering"].progress.value == app.views["steering"].progress.max == 40  # 2 prompt passes + 19 tokens each way
+    assert (
+        app.views["steering"].progress.value == app.views["steering"].progress.max == 40
+    )  # 2 prompt passes + 19 tokens each way
     assert not app.views["steering"].run_button.disabled
     app.state.layer = 1
-    assert "Press Steer to run at layer 1" in app.views["steering"].status.value and app.views["steering"].output.value == ""
+    assert (
+        "Press Steer to run at layer 1" in app.views["steering"].status.value
+        and app.views["steering"].output.value == ""
+    )
     app.state.layer = 3
     assert f"{result.kl:.4f}" in app.views["steering"].status.value  # the cached run comes back at once
 
@@ -142,26 +148,29 @@ def test_the_geometry_view_draws_the_pca_and_a_click_on_a_c_point_moves_token(ap
     bench = app.session.feed.frame.bench
     geometry = GeometryFits(bench).at(app.state.layer, 1.0)
     view = app.views["geometry"]
-    np.testing.assert_allclose(view.c_points.x, geometry.points["C"][:, 0])
+    unit = largest_values(geometry.points, geometry.means)  # each axis over its largest |value|: a fixed frame
+    assert np.abs(np.vstack([view.c_points.x, view.c_points.y])).max() <= 1.0 + 1e-12
+    np.testing.assert_allclose(view.c_points.x, geometry.points["C"][:, 0] / unit[0])
     painted = read_png(view.cloud.image.png)  # A's and B's tokens: a square of their colour in their cell
     columns, rows = view.cloud.cells
     for name in "AB":
-        x, y = geometry.points[name][0]
+        x, y = geometry.points[name][0] / unit
         column = min(int((x - view.x.min) / (view.x.max - view.x.min) * columns), columns - 1)
         row = rows - 1 - min(int((y - view.y.min) / (view.y.max - view.y.min) * rows), rows - 1)
         assert painted[row, column, 3] == 255
     assert (painted[..., 3] > 0).sum() <= len(geometry.points["A"]) + len(geometry.points["B"])
-    np.testing.assert_allclose(app.views["geometry"].means.y, geometry.means[:, 1])
+    np.testing.assert_allclose(view.means.y, geometry.means[:, 1] / unit[1])
     first, second = geometry.explained * 100
     assert f"PC1 {first:.1f}%, PC2 {second:.1f}% of the variance" in app.views["geometry"].figure.title
     assert list(view.c_points.names) == bench.labels("C")
     png_at_first_layer = view.cloud.image.png
     click(view.c_points, {"index": 4})
     assert app.state.token == 4
-    np.testing.assert_allclose(app.views["geometry"].selected.x, geometry.points["C"][4:5, 0])
+    np.testing.assert_allclose(view.selected.x, geometry.points["C"][4:5, 0] / unit[0])
     app.state.layer = 0
     assert "at layer 0" in app.views["geometry"].figure.title
-    np.testing.assert_allclose(view.c_points.y, GeometryFits(bench).at(0, 1.0).points["C"][:, 1])
+    at_0 = GeometryFits(bench).at(0, 1.0)
+    np.testing.assert_allclose(view.c_points.y, at_0.points["C"][:, 1] / largest_values(at_0.points, at_0.means)[1])
     assert view.cloud.image.png != png_at_first_layer
 
 

@@ -9,12 +9,14 @@ import numpy as np
 from core.companions import companion
 from core.geometry import GeometryFits
 
-from ..figures import ACCENT, SELECTED, PaintedDots, dots, figure, padded
+from ..figures import ACCENT, INK, SELECTED, PaintedDots, dots, figure
 from .extra import ExtraView
 
 COLOURS = {"A": "#1f77b4", "B": "#d62728", "C": "#9467bd"}
 HEAD = 0.035  # arrowhead length, as a fraction of the axes' spans
 LABEL_ROOM = (0.07, 0.08)  # a mean's name needs this fraction of the x and y axes (~60 x 20 px at 1024 px wide)
+FRAME_X, FRAME_Y = (-1.08, 1.08), (-1.08, 1.25)  # the plot's fixed limits; room above for names and the legend
+TICKS = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
 CLOUD_CELLS = (200, 64)  # A's and B's tokens are painted in cells of about 4-6 x 5 px of the 320 px high plot
 
 
@@ -24,6 +26,13 @@ def names_fit(points: np.ndarray, spans: tuple[float, float]) -> bool:
     apart = np.abs(points[:, None, :] - points[None, :, :]) / np.asarray(spans, dtype=np.float64)
     close = (apart < np.asarray(LABEL_ROOM)).all(axis=2)
     return not close[np.triu_indices(len(points), k=1)].any()
+
+
+def largest_values(points: dict[str, np.ndarray], means: np.ndarray) -> np.ndarray:
+    """Each principal component's largest |value| over the tokens ``points`` (text -> [n, 2]) and the ``means``
+    [3, 2]: the plot's unit per axis [2] (1 where every value is 0), so that everything fits the fixed frame."""
+    largest = np.abs(np.vstack([*points.values(), means])).max(axis=0)
+    return np.where(largest > 0, largest, 1.0)
 
 
 def arrow_segments(points: np.ndarray, spans: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -54,14 +63,16 @@ class GeometryView(ExtraView):
         "Every analysed token of A, B and C at the chosen layer, in the plane of their first two principal "
         "components (exact PCA); mean A (blue), mean B (red) and the target (green) are the diamonds, with arrows "
         "A → B → target (named beside them unless they lie too close; hover names them too); the title gives each "
-        "axis' share of the variance. A's and B's tokens are painted as small squares; C's are dots: hover one for "
-        "its token, click it to select it. The recommended C token is ringed in green, the selected one in orange."
+        "axis' share of the variance. Each axis is divided by its largest absolute value at the layer, so the frame "
+        "stays put while you step through the layers. A's and B's tokens are painted as small squares; C's are "
+        "dots: hover one for its token, click it to select it. The recommended C token is ringed in green, the "
+        "selected one in orange."
     )
     css_class = "mlprec-geometry"
     slice_traits = ("layer", "alpha", "token")
 
     def build(self):
-        self.x, self.y = bq.LinearScale(), bq.LinearScale()
+        self.x, self.y = bq.LinearScale(min=FRAME_X[0], max=FRAME_X[1]), bq.LinearScale(min=FRAME_Y[0], max=FRAME_Y[1])
         # A's and B's tokens: one painted image (a Layer step moves them without one SVG node per token);
         # C's: SVG dots, which name their token on hover and select it on a click.
         self.cloud = PaintedDots(self.x, self.y, [(COLOURS[name], COLOURS[name]) for name in "AB"], CLOUD_CELLS)
@@ -95,7 +106,7 @@ class GeometryView(ExtraView):
             x=np.zeros((1, 2)),
             y=np.zeros((1, 2)),
             scales={"x": self.x, "y": self.y},
-            colors=["#333333"],
+            colors=[INK],
             stroke_width=2,
         )
         self.means = bq.Scatter(
@@ -112,8 +123,15 @@ class GeometryView(ExtraView):
         )
         self.recommended = dots(self.x, self.y, size=420, fill="transparent", ring=ACCENT)
         self.selected = dots(self.x, self.y, size=640, fill="transparent", ring=SELECTED)
-        self.x_axis = bq.Axis(scale=self.x, label="PC1", tick_format=".2~g")
-        self.y_axis = bq.Axis(scale=self.y, side="left", label="PC2", label_offset="50px", tick_format=".2~g")
+        self.x_axis = bq.Axis(scale=self.x, label="PC1 / largest |PC1|", tick_values=TICKS, tick_format=".2~g")
+        self.y_axis = bq.Axis(
+            scale=self.y,
+            side="left",
+            label="PC2 / largest |PC2|",
+            label_offset="50px",
+            tick_values=TICKS,
+            tick_format=".2~g",
+        )
         self.figure = figure(
             "A → B → target",
             height=440,
@@ -137,36 +155,35 @@ class GeometryView(ExtraView):
 
     def refresh(self, changed):
         bench, state = self.bench, self.state
-        geometry = companion(bench, GeometryFits).at(self.layer, state.alpha)
+        fit = companion(bench, GeometryFits).at(self.layer, state.alpha)
+        unit = largest_values(fit.points, fit.means)
+        points = {name: values / unit for name, values in fit.points.items()}
+        means = fit.means / unit
+        spans = (FRAME_X[1] - FRAME_X[0], FRAME_Y[1] - FRAME_Y[0])
         if changed & {"data", "layer", "alpha"}:
-            everything = np.vstack([*geometry.points.values(), geometry.means])
-            low, high = everything.min(axis=0), everything.max(axis=0)
-            span = np.where(high > low, high - low, 1.0)
-            padded(self.x, everything[:, 0], low=0.06, high=0.06)
-            padded(self.y, everything[:, 1], low=0.06, high=0.12)
-            self.cloud.show(*(geometry.points[name].T for name in "AB"))
+            self.cloud.show(*(points[name].T for name in "AB"))
             with self.c_points.hold_sync():
-                self.c_points.x, self.c_points.y = geometry.points["C"][:, 0], geometry.points["C"][:, 1]
+                self.c_points.x, self.c_points.y = points["C"][:, 0], points["C"][:, 1]
                 self.c_points.names = list(bench.labels("C"))
             with self.means.hold_sync():
-                self.means.x, self.means.y = geometry.means[:, 0], geometry.means[:, 1]
-                self.means.display_names = names_fit(geometry.means, (self.x.max - self.x.min, self.y.max - self.y.min))
-            xs, ys = arrow_segments(geometry.means, (span[0], span[1]))
+                self.means.x, self.means.y = means[:, 0], means[:, 1]
+                self.means.display_names = names_fit(means, spans)
+            xs, ys = arrow_segments(means, spans)
             with self.arrows.hold_sync():
                 self.arrows.x, self.arrows.y = xs, ys
-            first, second = geometry.explained * 100
+            first, second = fit.explained * 100
             self.figure.title = (  # in the title, not the axis labels: a changed label re-lays out the figure
                 f"A → B → target at layer {self.layer} ({self.vectors}, α = {state.alpha:g}) · "
                 f"PC1 {first:.1f}%, PC2 {second:.1f}% of the variance"
             )
             k = bench.target(self.layer, state.alpha).recommended
             with self.recommended.hold_sync():
-                self.recommended.x = geometry.points["C"][k : k + 1, 0]
-                self.recommended.y = geometry.points["C"][k : k + 1, 1]
+                self.recommended.x = points["C"][k : k + 1, 0]
+                self.recommended.y = points["C"][k : k + 1, 1]
         token = self.token
         with self.selected.hold_sync():
-            self.selected.x = geometry.points["C"][token : token + 1, 0]
-            self.selected.y = geometry.points["C"][token : token + 1, 1]
+            self.selected.x = points["C"][token : token + 1, 0]
+            self.selected.y = points["C"][token : token + 1, 1]
 
     def _clicked(self, mark, event):
         """A click on a C point selects that token."""
