@@ -45,3 +45,19 @@ def test_each_new_picture_swaps_the_images_widget_so_bqplot_redraws_it():
         shown.append(image.mark.image)
         assert read_png(image.png)[0, 0, 0] == value
     assert shown[0] is not shown[1] and shown[0] is shown[2]  # two widgets taking turns
+
+
+def test_painted_dots_darken_where_points_share_a_cell_and_later_groups_lie_on_top():
+    from widgets.figures import PaintedDots
+
+    x, y = bq.LinearScale(min=0.0, max=4.0), bq.LinearScale(min=0.0, max=2.0)
+    dots = PaintedDots(x, y, [("#00ff00", "#004000"), ("#ff0000", "#ff0000")], cells=(4, 2))
+    one, four, red = (0.5, 1.5), (2.5, 1.5), (3.5, 0.5)  # cells: top row columns 0 and 2; bottom row column 3
+    green_x, green_y = np.array([one[0]] + [four[0]] * 4), np.array([one[1]] + [four[1]] * 4)
+    dots.show((green_x, green_y), (np.array([red[0], four[0]]), np.array([red[1], four[1]])))
+    pixels = read_png(dots.image.png)
+    assert tuple(pixels[0, 0]) == (0, 255, 0, 255)  # one point: the colour
+    assert tuple(pixels[0, 2]) == (255, 0, 0, 255)  # four green points under a red one: red, on top
+    assert tuple(pixels[1, 3]) == (255, 0, 0, 255) and pixels[1, 0, 3] == 0  # empty cells stay transparent
+    dots.show((green_x, green_y), (np.array([red[0]]), np.array([red[1]])))
+    assert tuple(read_png(dots.image.png)[0, 2]) == (0, 64, 0, 255)  # four points: the dark colour

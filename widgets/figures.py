@@ -137,9 +137,9 @@ class PaintedDots:
         for (x, y), (colour, dark) in zip(groups, self.colours, strict=True):
             counts, _, _ = np.histogram2d(y, x, bins=(rows, columns), range=(y_limits, x_limits))
             counts = counts[::-1]  # first row on top
-            shade = (np.clip(counts - 1, 0, 3) / 3)[..., None]
             here = counts > 0
-            pixels[here, :3] = np.floor(colour + (dark - colour) * shade + 0.5)[here]
+            shade = (np.minimum(counts[here], 4) - 1)[:, None] / 3  # [cells with a point, 1]
+            pixels[here, :3] = np.floor(colour + (dark - colour) * shade + 0.5)
             pixels[here, 3] = 255
         self.image.show(pixels, x_limits, y_limits)
 
