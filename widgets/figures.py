@@ -155,9 +155,8 @@ class ColorBar:
 
     def __init__(self, label: str, left: int, right: int, min_width: int):
         self.values = bq.LinearScale(min=0.0, max=1.0)
-        strip = PixelImage(bq.LinearScale(min=0.0, max=1.0), bq.LinearScale(min=0.0, max=1.0))
-        strip.show(ramp(np.linspace(0.0, 1.0, self.STEPS)[None, :], 0.0, 1.0), (0.0, 1.0), (0.0, 1.0))
-        self.strip = strip.mark
+        colours = ramp(np.linspace(0.0, 1.0, self.STEPS)[None, :], 0.0, 1.0)
+        self.strip = PixelImage(bq.LinearScale(min=0.0, max=1.0), bq.LinearScale(min=0.0, max=1.0), colours).mark
         self.axis = bq.Axis(
             scale=self.values,
             num_ticks=5,

@@ -75,17 +75,20 @@ class PixelImage:
     """A bqplot Image mark showing ``pixels`` stretched over a rectangle of its x and y scales.
 
     bqplot redraws an Image only when its ``image`` widget is replaced, so two ipywidgets Images take turns:
-    ``show`` fills the idle one and swaps it in (two small messages, no canvas work in the browser). The PNG
+    ``show`` fills the idle one and swaps it in (two small messages, no canvas work in the browser); the second
+    is made at the first ``show``, so a picture that never changes (``pixels`` given here) costs one. The PNG
     travels as a data: URL, which the browser shows without making a Blob and an object URL for it.
     """
 
-    def __init__(self, x: bq.Scale, y: bq.Scale):
-        blank = data_url(png(np.zeros((1, 1, 4), np.uint8)))
-        self.buffers = (Image(value=blank, format="url"), Image(value=blank, format="url"))
-        self.mark = bq.Image(image=self.buffers[0], x=[0.0, 1.0], y=[0.0, 1.0], scales={"x": x, "y": y})
+    def __init__(self, x: bq.Scale, y: bq.Scale, pixels: np.ndarray | None = None, extent=((0.0, 1.0), (0.0, 1.0))):
+        first = pixels if pixels is not None else np.zeros((1, 1, 4), np.uint8)
+        self.buffers = [Image(value=data_url(png(first)), format="url")]
+        self.mark = bq.Image(image=self.buffers[0], x=extent[0], y=extent[1], scales={"x": x, "y": y})
 
     def show(self, pixels: np.ndarray, x: tuple[float, float], y: tuple[float, float]) -> None:
         """Show ``pixels`` [rows, columns, 4] (first row on top) from x[0] to x[1] and from y[0] (bottom) to y[1]."""
+        if len(self.buffers) == 1:
+            self.buffers.append(Image(format="url"))
         idle = self.buffers[1] if self.mark.image is self.buffers[0] else self.buffers[0]
         idle.value = data_url(png(pixels))
         with self.mark.hold_sync():
