@@ -69,8 +69,10 @@ class VoilaServer:
         extra_env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
         notebook: str | Path = "dashboard.ipynb",
+        root: str | Path = ROOT,
     ):
         self.model = str(model)
+        self.root = Path(root)  # the checkout Voila runs in (the kernels import its widgets and core)
         self.notebook = str(notebook)
         self.log_path = Path(log_path)
         self.theme = theme
@@ -123,7 +125,7 @@ class VoilaServer:
         self._log.flush()
         self.process = subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=self.root,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
