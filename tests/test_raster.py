@@ -61,3 +61,17 @@ def test_painted_dots_darken_where_points_share_a_cell_and_later_groups_lie_on_t
     assert tuple(pixels[1, 3]) == (255, 0, 0, 255) and pixels[1, 0, 3] == 0  # empty cells stay transparent
     dots.show((green_x, green_y), (np.array([red[0]]), np.array([red[1]])))
     assert tuple(read_png(dots.image.png)[0, 2]) == (0, 64, 0, 255)  # four points: the dark colour
+
+
+def test_a_ring_is_painted_around_one_cell_of_an_enlarged_picture():
+    from widgets.raster import RING_SCALE, ringed
+
+    pixels = np.zeros((2, 3, 4), np.uint8)
+    pixels[..., 0] = np.arange(6).reshape(2, 3) * 40
+    large = ringed(pixels, (1, 2), "#1f9e89")
+    k = RING_SCALE
+    assert large.shape == (2 * k, 3 * k, 4)
+    block = large[k:, 2 * k :]
+    assert tuple(block[0, 0, :3]) == (0x1F, 0x9E, 0x89) and tuple(block[-1, -1, :3]) == (0x1F, 0x9E, 0x89)
+    assert block[1, 1, 0] == 200  # the cell's own colour stays in the middle
+    np.testing.assert_array_equal(large[:k, :k], np.broadcast_to(pixels[0, 0], (k, k, 4)))  # other cells: enlarged

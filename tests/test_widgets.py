@@ -9,8 +9,8 @@ from core import analysis
 from core.cache import capture
 from core.texts import TEXT_NAMES
 from widgets import Dashboard
-from widgets.figures import axis_labels
-from widgets.raster import ramp
+from widgets.figures import ACCENT, axis_labels
+from widgets.raster import RING_SCALE, ramp, rgb
 from widgets.views.pairs import overview_tokens
 
 from .images import read_png
@@ -68,6 +68,10 @@ def test_every_part_shows_the_core_results_for_the_default_texts(app):
     np.testing.assert_array_equal(read_png(pairs.main.image.png), ramp(pairs.main.shown, low, high))  # row 0 on top
     for heatmap, k in zip(pairs.overview, overview_tokens(XC.shape[1]), strict=True):
         np.testing.assert_allclose(heatmap.shown, P[:, :, k], atol=1e-5)
+        i, j = np.unravel_index(np.argmax(P[:, :, k]), P[:, :, k].shape)  # the best pair, ringed in the picture
+        picture = read_png(heatmap.image.png)
+        assert heatmap.ring == (i, j) and picture.shape[:2] == (P.shape[0] * RING_SCALE, P.shape[1] * RING_SCALE)
+        assert tuple(picture[i * RING_SCALE, j * RING_SCALE, :3]) == tuple(rgb(ACCENT))
 
     M, best = analysis.max_pair_cosines(XA, XB, XC, alpha)
     np.testing.assert_allclose(sweep.heatmap.mark.color, M, atol=1e-6)

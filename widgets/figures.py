@@ -10,7 +10,7 @@ from bqplot.traits import array_dimension_bounds, array_serialization
 from ipywidgets import Layout, VBox
 from traittypes import Array
 
-from .raster import HEATMAP_COLOURS, NULL_COLOUR, PixelImage, ramp, rgb
+from .raster import HEATMAP_COLOURS, NULL_COLOUR, PixelImage, ramp, rgb, ringed
 from .textfit import abbreviate, fit_quoted, tick_step
 
 MAX_CELLS = 20_000  # GridHeatMap draws one SVG rect per cell: beyond this, blocks are pooled
@@ -229,6 +229,7 @@ class HeatmapFigure:
             )
         self.painted = painted
         self.shown: np.ndarray | None = None  # what is drawn [drawn rows, drawn columns], row 0 first
+        self.ring: tuple[int, int] | None = None  # the drawn cell ringed inside a painted grid's picture
         # A painted grid's axes and markers sit on its own cell scales: bqplot places ordinal positions with
         # padding of its own, off the painted cells by up to half a cell.
         along_x, along_y = (self.cell_x, self.cell_y) if painted else (self.columns, self.rows)
@@ -277,17 +278,21 @@ class HeatmapFigure:
             self.height - MARGIN["top"] - MARGIN["bottom"],
         )
 
-    def show(self, rows: Sequence[str], columns: Sequence[str], values: np.ndarray) -> None:
+    def show(
+        self, rows: Sequence[str], columns: Sequence[str], values: np.ndarray, ring: tuple[int, int] | None = None
+    ) -> None:
         """Draw ``values`` [len(rows), len(columns)] with the given labels (repeats allowed).
 
         Beyond MAX_CELLS cells (one SVG rect each), contiguous blocks of rows and columns are shown as
-        one cell holding their maximum, labelled "first…last".
+        one cell holding their maximum, labelled "first…last". A painted grid can ring the drawn cell holding
+        data cell ``ring`` (row, column) inside its picture, in ACCENT: a marker that costs no message.
         """
         values = np.asarray(values, dtype=np.float64)
         self.row_blocks = blocks(len(rows), self._plan(len(rows), len(columns))[0])
         self.column_blocks = blocks(len(columns), self._plan(len(rows), len(columns))[1])
         pooled = block_max(values, self.row_blocks, self.column_blocks)
         self.shown = pooled
+        self.ring = None if ring is None else self.cell(*ring)  # the drawn cell, row 0 first
         rows = axis_labels(block_labels(rows, self.row_blocks))
         columns = axis_labels(block_labels(columns, self.column_blocks))
         self._row_labels, self._column_labels = rows, columns
@@ -313,6 +318,9 @@ class HeatmapFigure:
         on (j, i) of the cell scales (row i at R - 1 - i when rows run down)."""
         rows, columns = values.shape
         pixels = ramp(values[::-1] if self.rows_up else values, self.colors.min, self.colors.max)  # top row first
+        if self.ring is not None:
+            row, column = self.ring
+            pixels = ringed(pixels, (rows - 1 - row if self.rows_up else row, column), ACCENT)
         self.image.show(pixels, (-0.5, columns - 0.5), (-0.5, rows - 0.5))
         for scale, n in ((self.cell_x, columns), (self.cell_y, rows)):
             if (scale.min, scale.max) != (-0.5, n - 0.5):

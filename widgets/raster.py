@@ -49,6 +49,23 @@ def ramp(values: np.ndarray, low: float, high: float, colours=HEATMAP_COLOURS) -
     return pixels
 
 
+RING_SCALE = 3  # a ringed picture has 3 x 3 pixels per cell: the ring is the outer 8, the cell's colour the middle
+
+
+def ringed(pixels: np.ndarray, cell: tuple[int, int], colour: str) -> np.ndarray:
+    """``pixels`` [R, C, 4] enlarged RING_SCALE times [R k, C k, 4], the border of ``cell`` (row, column; row 0
+    on top) painted in ``colour``: a marker that travels inside the picture instead of as a mark of its own."""
+    k = RING_SCALE
+    large = np.repeat(np.repeat(pixels, k, axis=0), k, axis=1)
+    row, column = cell
+    block = large[row * k : (row + 1) * k, column * k : (column + 1) * k]
+    centre = block[1:-1, 1:-1].copy()
+    block[..., :3] = rgb(colour)
+    block[..., 3] = 255
+    block[1:-1, 1:-1] = centre
+    return large
+
+
 def png(pixels: np.ndarray) -> bytes:
     """An 8-bit RGBA PNG of ``pixels`` [height, width, 4] uint8, first row on top."""
     height, width, _ = pixels.shape

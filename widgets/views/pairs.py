@@ -25,19 +25,29 @@ class PairsView(View):
     explanation = (
         "For every token a of A and b of B, the target b + α(b − a) is compared with one C token: rows are A tokens, "
         "columns B tokens, the square marks the best pair (the list beside it gives the best pairs' values; "
-        "Export has every cell). Below, the textbook's four evenly spaced C tokens (same colours)."
+        "Export has every cell). Below, the textbook's four evenly spaced C tokens (same colours; their best pair "
+        "ringed in green)."
     )
     slice_traits = ("layer", "alpha", "token", "top_k", "permutations")
     visual_traits = ("pair_limits",)
 
     def build(self):
         self.main = HeatmapFigure(
-            "", "Token of text A", "Token of text B", "Cosine", rows_up=False, height=460, marker=True, painted=True,
+            "",
+            "Token of text A",
+            "Token of text B",
+            "Cosine",
+            rows_up=False,
+            height=460,
+            marker=True,
+            painted=True,
             min_width=600,
-        )  # painted: a Layer step redraws one canvas, not two SVG nodes per (A, B) cell
+        )  # painted: a Layer step sends one small picture, not two SVG nodes per (A, B) cell
         self.overview = [
-            HeatmapFigure("", "A", "B", "Cosine", rows_up=False, height=340, colorbar=False, marker=True, painted=True, min_width=300)
-            for _ in range(OVERVIEW_TOKENS)
+            HeatmapFigure(
+                "", "A", "B", "Cosine", rows_up=False, height=340, colorbar=False, painted=True, min_width=300
+            )
+            for _ in range(OVERVIEW_TOKENS)  # their best pair is ringed inside the picture
         ]
         grid = GridBox(
             [heatmap.widget for heatmap in self.overview],
@@ -58,8 +68,11 @@ class PairsView(View):
         bench, state = self.bench, self.state
         matrix = bench.pair_matrix(self.layer, token, state.alpha)
         i, j = best_pair(matrix)
-        heatmap.show(rows, columns, matrix)
-        heatmap.mark_cell(i, j)
+        if heatmap.markers:
+            heatmap.show(rows, columns, matrix)
+            heatmap.mark_cell(i, j)
+        else:
+            heatmap.show(rows, columns, matrix, ring=(i, j))
         words = bench.labels("C")[token], bench.labels("A")[i], bench.labels("B")[j]
         if long_title:
             template = f"Similarity with “{{}}” at layer {self.layer}: best pair (“{{}}”, “{{}}”) = {matrix[i, j]:.3f}"
