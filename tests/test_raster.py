@@ -66,12 +66,14 @@ def test_painted_dots_darken_where_points_share_a_cell_and_later_groups_lie_on_t
 def test_a_ring_is_painted_around_one_cell_of_an_enlarged_picture():
     from widgets.raster import RING_SCALE, ringed
 
-    pixels = np.zeros((2, 3, 4), np.uint8)
-    pixels[..., 0] = np.arange(6).reshape(2, 3) * 40
-    large = ringed(pixels, (1, 2), "#1f9e89")
-    k = RING_SCALE
-    assert large.shape == (2 * k, 3 * k, 4)
-    block = large[k:, 2 * k :]
-    assert tuple(block[0, 0, :3]) == (0x1F, 0x9E, 0x89) and tuple(block[-1, -1, :3]) == (0x1F, 0x9E, 0x89)
-    assert block[1, 1, 0] == 200  # the cell's own colour stays in the middle
-    np.testing.assert_array_equal(large[:k, :k], np.broadcast_to(pixels[0, 0], (k, k, 4)))  # other cells: enlarged
+    pixels = np.zeros((3, 3, 4), np.uint8)
+    pixels[..., 0] = np.arange(9).reshape(3, 3) * 20
+    k, teal = RING_SCALE, (0x1F, 0x9E, 0x89)
+    large = ringed(pixels, (1, 1), "#1f9e89")
+    assert large.shape == (3 * k, 3 * k, 4)
+    np.testing.assert_array_equal(large[k : 2 * k, k : 2 * k], np.broadcast_to(pixels[1, 1], (k, k, 4)))  # whole
+    ring = [(k - 1, j) for j in range(k - 1, 2 * k + 1)] + [(i, k - 1) for i in range(k - 1, 2 * k + 1)]
+    assert all(tuple(large[i, j, :3]) == teal for i, j in ring)  # just outside the cell, over its neighbours
+    np.testing.assert_array_equal(large[: k - 1, : k - 1], np.broadcast_to(pixels[0, 0], (k - 1, k - 1, 4)))
+    corner = ringed(pixels, (0, 0), "#1f9e89")  # cut at the picture's border
+    assert tuple(corner[k, 0, :3]) == teal and tuple(corner[0, 0, :3]) == tuple(pixels[0, 0, :3])

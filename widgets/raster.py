@@ -49,20 +49,23 @@ def ramp(values: np.ndarray, low: float, high: float, colours=HEATMAP_COLOURS) -
     return pixels
 
 
-RING_SCALE = 3  # a ringed picture has 3 x 3 pixels per cell: the ring is the outer 8, the cell's colour the middle
+RING_SCALE = 3  # a ringed picture has 3 x 3 pixels per cell
 
 
 def ringed(pixels: np.ndarray, cell: tuple[int, int], colour: str) -> np.ndarray:
-    """``pixels`` [R, C, 4] enlarged RING_SCALE times [R k, C k, 4], the border of ``cell`` (row, column; row 0
-    on top) painted in ``colour``: a marker that travels inside the picture instead of as a mark of its own."""
+    """``pixels`` [R, C, 4] enlarged RING_SCALE times [R k, C k, 4], with a one-pixel ring in ``colour`` just
+    around ``cell`` (row, column; row 0 on top), over its neighbours' edges (cut at the picture's border): a
+    marker that travels inside the picture instead of as a mark of its own, leaving the cell's colour whole."""
     k = RING_SCALE
     large = np.repeat(np.repeat(pixels, k, axis=0), k, axis=1)
-    row, column = cell
-    block = large[row * k : (row + 1) * k, column * k : (column + 1) * k]
-    centre = block[1:-1, 1:-1].copy()
-    block[..., :3] = rgb(colour)
-    block[..., 3] = 255
-    block[1:-1, 1:-1] = centre
+    top, left = cell[0] * k - 1, cell[1] * k - 1
+    bottom, right = top + k + 1, left + k + 1  # the ring's last row and column
+    paint = np.zeros(large.shape[:2], bool)
+    rows, columns = slice(max(top, 0), bottom + 1), slice(max(left, 0), right + 1)
+    paint[rows, columns] = True
+    paint[top + 1 : bottom, left + 1 : right] = False  # the cell itself
+    large[paint, :3] = rgb(colour)
+    large[paint, 3] = 255
     return large
 
 
