@@ -53,7 +53,7 @@ def test_the_three_panels_render_and_follow_a_layer_change(dashboard, artifacts)
     facts = panel_state(page)
     assert facts["vocabRows"] == 11 and facts["layerRows"] == 5, facts  # header + top 10; header + 4 layers
     assert facts["steerButton"] and facts["geometryDots"] > 20, facts
-    assert facts["axisLabels"] == ["PC1", "PC2"] and re.search(r"PC1 [\d.]+%, PC2 [\d.]+% of the variance", facts["geometryTitle"]), facts
+    assert facts["axisLabels"] == ["PC1 / largest |PC1|", "PC2 / largest |PC2|"] and re.search(r"PC1 [\d.]+%, PC2 [\d.]+% of the variance", facts["geometryTitle"]), facts
     before = facts["vocabHeading"]
     handle = page.locator(".mlprec-layer .noUi-handle")
     handle.focus()
