@@ -163,6 +163,8 @@ def test_the_geometry_view_draws_the_pca_and_a_click_on_a_c_point_moves_token(ap
     first, second = geometry.explained * 100
     assert f"PC1 {first:.1f}%, PC2 {second:.1f}% of the variance" in app.views["geometry"].figure.title
     assert list(view.c_points.names) == bench.labels("C")
+    assert all(f"Text {name}" in view.key.value for name in "ABC")  # the key sits beside the plot, not in it
+    assert not any(mark.display_legend for mark in view.figure.marks)
     png_at_first_layer = view.cloud.image.png
     click(view.c_points, {"index": 4})
     assert app.state.token == 4

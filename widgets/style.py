@@ -30,6 +30,8 @@ STYLE = """<style>
 .mlprec-app .bqplot text.legendtext { font-size: 12px; fill: var(--jp-content-font-color1, #000) !important; }
 .mlprec-app .widget-button { flex-shrink: 0; }
 .mlprec-colorbar { margin-top: -8px; }
+.mlprec-geometry-key { display: flex; flex-wrap: wrap; gap: 4px 20px; margin-left: 70px; font-size: 0.9em;
+  color: var(--jp-content-font-color1, #000); }
 .mlprec-lecture { font-size: 19px; }
 .mlprec-lecture .mlprec-heading { font-size: 1.6em; }
 .mlprec-lecture .bqplot text { font-size: 14px; }

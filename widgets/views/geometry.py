@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bqplot as bq
 import numpy as np
+from ipywidgets import HTML
 
 from core.companions import companion
 from core.geometry import GeometryFits
@@ -15,7 +16,7 @@ from .extra import ExtraView
 COLOURS = {"A": "#1f77b4", "B": "#d62728", "C": "#9467bd"}
 HEAD = 0.035  # arrowhead length, as a fraction of the axes' spans
 LABEL_ROOM = (0.07, 0.08)  # a mean's name needs this fraction of the x and y axes (~60 x 20 px at 1024 px wide)
-FRAME_X, FRAME_Y = (-1.08, 1.08), (-1.08, 1.25)  # the plot's fixed limits; room above for names and the legend
+FRAME_X, FRAME_Y = (-1.08, 1.08), (-1.08, 1.2)  # the plot's fixed limits; room above for the means' names
 TICKS = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
 CLOUD_CELLS = (200, 64)  # A's and B's tokens are painted in cells of about 4-6 x 5 px of the 320 px high plot
 
@@ -76,18 +77,6 @@ class GeometryView(ExtraView):
         # A's and B's tokens: one painted image (a Layer step moves them without one SVG node per token);
         # C's: SVG dots, which name their token on hover and select it on a click.
         self.cloud = PaintedDots(self.x, self.y, [(COLOURS[name], COLOURS[name]) for name in "AB"], CLOUD_CELLS)
-        self.keys = [  # legend entries only: painted tokens have no mark of their own
-            bq.Scatter(
-                x=np.zeros(0),
-                y=np.zeros(0),
-                scales={"x": self.x, "y": self.y},
-                colors=[COLOURS[name]],
-                marker="square",
-                labels=[f"Text {name}"],
-                display_legend=True,
-            )
-            for name in "AB"
-        ]
         self.c_points = bq.Scatter(
             x=np.zeros(1),
             y=np.zeros(1),
@@ -98,8 +87,6 @@ class GeometryView(ExtraView):
             default_size=60,
             opacities=[0.75],
             tooltip=bq.Tooltip(fields=["name"], labels=["Token"]),
-            labels=["Text C"],
-            display_legend=True,
         )
         self.c_points.on_element_click(self._clicked)
         self.arrows = bq.Lines(
@@ -140,15 +127,23 @@ class GeometryView(ExtraView):
                 self.cloud.mark,
                 self.recommended,
                 self.selected,
-                *self.keys,
                 self.c_points,
                 self.arrows,
                 self.means,
             ],
             axes=[self.x_axis, self.y_axis],
-            legend_location="top-left",
         )
-        return [self.figure]
+        self.key = key = HTML(
+            "<div class='mlprec-geometry-key'>"
+            + "".join(
+                f"<span><span style='color:{COLOURS[name]}'>{symbol}</span> Text {name}</span>"
+                for name, symbol in (("A", "■"), ("B", "■"), ("C", "●"))
+            )
+            + "<span>"
+            + "".join(f"<span style='color:{colour}'>◆</span>" for colour in (COLOURS["A"], COLOURS["B"], ACCENT))
+            + " mean A, mean B, target</span></div>"
+        )  # beside the plot, not in it: a legend inside the fixed frame would cover its corner's points
+        return [key, self.figure]
 
     def warm(self, bench, layer):
         companion(bench, GeometryFits).fit(layer)
