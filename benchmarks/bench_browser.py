@@ -121,6 +121,29 @@ def measure_loads(browser, url: str, runs: int, timeout_s: float) -> list[float]
     return seconds
 
 
+class LayerStepper:
+    """The Layer slider of a loaded page: each ``step()`` presses ArrowRight or ArrowLeft on its handle, bouncing
+    between the first and the last layer, and returns the page's probe (ARM_STEP) once the views are still."""
+
+    def __init__(self, page):
+        self.page = page
+        self.handle = page.locator(".mlprec-layer .noUi-handle")
+        self.layer = int(float(self.handle.get_attribute("aria-valuenow")))
+        self.last = int(float(self.handle.get_attribute("aria-valuemax")))
+        self.direction = -1 if self.layer == self.last else 1
+
+    def step(self) -> dict:
+        if not 0 <= self.layer + self.direction <= self.last:
+            self.direction = -self.direction
+        self.layer += self.direction
+        self.page.evaluate(ARM_STEP, self.layer)
+        self.handle.press("ArrowRight" if self.direction > 0 else "ArrowLeft")
+        self.page.wait_for_function("() => window.__mlprecStep.done", timeout=30_000, polling=20)
+        probe = self.page.evaluate("() => window.__mlprecStep")
+        self.page.wait_for_timeout(150)  # stragglers (tooltips, transitions) must not leak into the next step
+        return probe
+
+
 def measure_steps(browser, url: str, steps: int, timeout_s: float) -> dict:
     """Milliseconds from a Layer key press to the updated views, ``steps`` presses on one page.
 
@@ -135,24 +158,14 @@ def measure_steps(browser, url: str, steps: int, timeout_s: float) -> dict:
         page.goto(url, wait_until="commit", timeout=60_000)
         page.wait_for_function("() => window.__mlprecReadyAt !== undefined", timeout=timeout_s * 1000, polling=200)
         status = page.locator(".mlprec-status").inner_text().strip()
-        handle = page.locator(".mlprec-layer .noUi-handle")
-        layer = int(float(handle.get_attribute("aria-valuenow")))
-        last = int(float(handle.get_attribute("aria-valuemax")))
-        direction = -1 if layer == last else 1
+        stepper = LayerStepper(page)
         page.wait_for_timeout(500)  # let the first render settle
         for _ in range(steps):
-            if not 0 <= layer + direction <= last:
-                direction = -direction
-            layer += direction
-            page.evaluate(ARM_STEP, layer)
-            handle.press("ArrowRight" if direction > 0 else "ArrowLeft")
-            page.wait_for_function("() => window.__mlprecStep.done", timeout=30_000, polling=20)
-            probe = page.evaluate("() => window.__mlprecStep")
+            probe = stepper.step()
             part2.append(probe["part2"])
             views.append(probe["all"])
             settled.append(max(probe["last"] or 0, probe["all"]))
             parts.append(probe["parts"])
-            page.wait_for_timeout(150)  # stragglers (tooltips, transitions) must not leak into the next step
         print(
             f"  {steps} layer steps: part2 median {statistics.median(part2):.0f} ms, "
             f"last change median {statistics.median(settled):.0f} ms",

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import common  # noqa: E402
-from benchmarks.bench_browser import ARM_STEP, READY_PROBE, summary  # noqa: E402
+from benchmarks.bench_browser import READY_PROBE, LayerStepper, summary  # noqa: E402
 from tests.browser import VIEWPORT, VoilaServer, launch_chromium, leave  # noqa: E402
 from tests.tiny import build_gpt2  # noqa: E402
 
@@ -53,22 +53,12 @@ class Side:
         self.page = self.context.new_page()
         self.page.goto(server.url, wait_until="commit", timeout=60_000)
         self.page.wait_for_function("() => window.__mlprecReadyAt !== undefined", timeout=timeout_s * 1000, polling=200)
-        self.handle = self.page.locator(".mlprec-layer .noUi-handle")
-        self.layer = int(float(self.handle.get_attribute("aria-valuenow")))
-        self.last = int(float(self.handle.get_attribute("aria-valuemax")))
-        self.direction = -1 if self.layer == self.last else 1
+        self.stepper = LayerStepper(self.page)
         self.steps: list[float] = []
 
     def step(self) -> None:
-        if not 0 <= self.layer + self.direction <= self.last:
-            self.direction = -self.direction
-        self.layer += self.direction
-        self.page.evaluate(ARM_STEP, self.layer)
-        self.handle.press("ArrowRight" if self.direction > 0 else "ArrowLeft")
-        self.page.wait_for_function("() => window.__mlprecStep.done", timeout=30_000, polling=20)
-        probe = self.page.evaluate("() => window.__mlprecStep")
+        probe = self.stepper.step()
         self.steps.append(max(probe["last"] or 0, probe["all"]))
-        self.page.wait_for_timeout(150)
 
     def close(self) -> None:
         leave(self.page)

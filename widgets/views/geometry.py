@@ -122,7 +122,7 @@ class GeometryView(ExtraView):
         self.figure = figure(
             "A → B → target",
             height=440,
-            # rings first: drawn under the points, they leave every point clickable
+            # the painted cloud and the rings first: drawn under the C dots, they leave every dot clickable
             marks=[
                 self.cloud.mark,
                 self.recommended,
