@@ -1,7 +1,9 @@
 """The app's stylesheet: projector-friendly sizes, theme-aware colours (JupyterLab CSS variables).
 
 Messages sit on a translucent tint over the page, so their text keeps its contrast (WCAG AA) in the light and
-the dark theme alike.
+the dark theme alike. Parts and views off screen are neither laid out nor painted until scrolled to
+(content-visibility: auto; their DOM still updates, and each remembers its last height for the scrollbar): a
+Layer step renders only what is in view.
 """
 
 STYLE = """<style>
@@ -23,6 +25,8 @@ STYLE = """<style>
 .mlprec-table td, .mlprec-table th { padding: 1px 8px; text-align: left; white-space: pre; }
 .mlprec-current { background: rgba(255, 127, 14, 0.35); font-weight: bold; }
 .mlprec-section { width: 100%; }
+.mlprec-section, .mlprec-extra { content-visibility: auto; contain-intrinsic-size: auto 900px; }
+.mlprec-section > *, .mlprec-extra > * { flex-shrink: 0; }
 .mlprec-chance { font-size: 0.9em; margin: 2px 0 2px 70px; color: var(--jp-ui-font-color1, #333); }
 .mlprec-app .bqplot { --bq-content-font-color: var(--jp-content-font-color1, #000);
   --bq-mainheading-fill: var(--jp-content-font-color1, #000); --bq-axislabel-fill: var(--jp-content-font-color1, #000); }
