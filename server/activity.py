@@ -43,7 +43,11 @@ class ActivityKernelManager(AsyncMappingKernelManager):
         """jupyter_server's rules: tracked messages (and any while busy) mark activity; status messages set the
         execution state when their parent is tracked, and the first one after starting makes the kernel idle."""
         msg_type, parent_type, state = read_activity(frames)
-        if self.track_message_type(msg_type) or self.track_message_type(parent_type) or kernel.execution_state == "busy":
+        if (
+            self.track_message_type(msg_type)
+            or self.track_message_type(parent_type)
+            or kernel.execution_state == "busy"
+        ):
             self.last_kernel_activity = kernel.last_activity = utcnow()
         if state is None:
             return
