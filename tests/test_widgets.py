@@ -66,9 +66,11 @@ def test_every_part_shows_the_core_results_for_the_default_texts(app):
     np.testing.assert_allclose(pairs.main.shown, P[:, :, token], atol=1e-5)
     low, high = pairs.main.colors.min, pairs.main.colors.max
     np.testing.assert_array_equal(read_png(pairs.main.image.png), ramp(pairs.main.shown, low, high))  # row 0 on top
-    for heatmap, k in zip(pairs.overview, overview_tokens(XC.shape[1]), strict=True):
+    for heatmap, caption, k in zip(pairs.overview, pairs.overview_pairs, overview_tokens(XC.shape[1]), strict=True):
         np.testing.assert_allclose(heatmap.shown, P[:, :, k], atol=1e-5)
         i, j = np.unravel_index(np.argmax(P[:, :, k]), P[:, :, k].shape)  # the best pair, ringed in the picture
+        assert heatmap.figure.title == f"“{ref['C'][0][k]}”"  # the token; the pair, named under the picture:
+        assert caption.value == f"best pair (“{ref['A'][0][i]}”, “{ref['B'][0][j]}”) = {P[i, j, k]:.3f}"
         picture = read_png(heatmap.image.png)
         assert heatmap.ring == (i, j) and picture.shape[:2] == (P.shape[0] * RING_SCALE, P.shape[1] * RING_SCALE)
         side = (j + 1) * RING_SCALE if (j + 1) * RING_SCALE < picture.shape[1] else j * RING_SCALE - 1

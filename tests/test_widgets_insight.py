@@ -161,7 +161,7 @@ def test_the_geometry_view_draws_the_pca_and_a_click_on_a_c_point_moves_token(ap
     assert (painted[..., 3] > 0).sum() <= len(geometry.points["A"]) + len(geometry.points["B"])
     np.testing.assert_allclose(view.means.y, geometry.means[:, 1] / unit[1])
     first, second = geometry.explained * 100
-    assert f"PC1 {first:.1f}%, PC2 {second:.1f}% of the variance" in app.views["geometry"].figure.title
+    assert f"PC1 {first:.1f}%, PC2 {second:.1f}% of the variance" in view.key.value
     assert list(view.c_points.names) == bench.labels("C")
     assert all(f"Text {name}" in view.key.value for name in "ABC")  # the key sits beside the plot, not in it
     assert not any(mark.display_legend for mark in view.figure.marks)
@@ -170,7 +170,7 @@ def test_the_geometry_view_draws_the_pca_and_a_click_on_a_c_point_moves_token(ap
     assert app.state.token == 4
     np.testing.assert_allclose(view.selected.x, geometry.points["C"][4:5, 0] / unit[0])
     app.state.layer = 0
-    assert "at layer 0" in app.views["geometry"].figure.title
+    assert "At layer 0:" in view.key.value
     at_0 = GeometryFits(bench).at(0, 1.0)
     np.testing.assert_allclose(view.c_points.y, at_0.points["C"][:, 1] / largest_values(at_0.points, at_0.means)[1])
     assert view.cloud.image.png != png_at_first_layer

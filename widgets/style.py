@@ -27,6 +27,7 @@ STYLE = """<style>
 .mlprec-section { width: 100%; }
 .mlprec-section, .mlprec-extra { content-visibility: auto; contain-intrinsic-size: auto 900px; }
 .mlprec-section > *, .mlprec-extra > * { flex-shrink: 0; }
+.mlprec-thumbnail-pair { margin: -6px 0 8px 70px; font-size: 0.9em; color: var(--jp-content-font-color1, #000); }
 .mlprec-chance { font-size: 0.9em; margin: 2px 0 2px 70px; color: var(--jp-ui-font-color1, #333); }
 .mlprec-app .bqplot { --bq-content-font-color: var(--jp-content-font-color1, #000);
   --bq-mainheading-fill: var(--jp-content-font-color1, #000); --bq-axislabel-fill: var(--jp-content-font-color1, #000); }
@@ -36,6 +37,7 @@ STYLE = """<style>
 .mlprec-colorbar { margin-top: -8px; }
 .mlprec-geometry-key { display: flex; flex-wrap: wrap; gap: 4px 20px; margin-left: 70px; font-size: 0.9em;
   color: var(--jp-content-font-color1, #000); }
+.mlprec-geometry-layer { font-weight: bold; }
 .mlprec-lecture { font-size: 19px; }
 .mlprec-lecture .mlprec-heading { font-size: 1.6em; }
 .mlprec-lecture .bqplot text { font-size: 14px; }

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.browser import full_screenshot
+from tests.browser import full_screenshot, scroll_to_centre
 
 pytestmark = pytest.mark.browser
 
@@ -23,7 +23,7 @@ def panel_state(page) -> dict:
             vocabHeading: q('.mlprec-vocab-tables') ? q('.mlprec-vocab-tables').innerText : '',
             layerRows: q('.mlprec-vocab-layer-table table') ? q('.mlprec-vocab-layer-table table').rows.length : 0,
             currentLayer: (q('.mlprec-vocab-layer-table tr.mlprec-current td') || {}).textContent || '',
-            geometryTitle: (geometry.querySelector('text.mainheading') || {}).textContent || '',
+            geometryLayer: (geometry.querySelector('.mlprec-geometry-layer') || {}).textContent || '',
             geometryDots: geometry.querySelectorAll('path.dot').length,
             axisLabels: [...geometry.querySelectorAll('text.axislabel')].map(t => t.textContent),
             steerButton: !!q('.mlprec-steering .mlprec-steer-run'),
@@ -37,10 +37,10 @@ def wait_for_panels_at(page, layer: int) -> None:
         """(layer) => {
           const heading = document.querySelector('.mlprec-vocab-tables');
           const row = document.querySelector('.mlprec-vocab-layer-table tr.mlprec-current td');
-          const title = document.querySelector('.mlprec-geometry text.mainheading');
+          const line = document.querySelector('.mlprec-geometry .mlprec-geometry-layer');
           return heading && heading.innerText.includes(`at layer ${layer} (logit lens)`)
             && row && row.textContent.trim() === String(layer)
-            && title && title.textContent.includes(`at layer ${layer}`);
+            && line && line.textContent.startsWith(`At layer ${layer}:`);
         }""",
         arg=layer,
         timeout=20_000,
@@ -53,7 +53,9 @@ def test_the_three_panels_render_and_follow_a_layer_change(dashboard, artifacts)
     facts = panel_state(page)
     assert facts["vocabRows"] == 11 and facts["layerRows"] == 5, facts  # header + top 10; header + 4 layers
     assert facts["steerButton"] and facts["geometryDots"] > 20, facts
-    assert facts["axisLabels"] == ["PC1 / largest |PC1|", "PC2 / largest |PC2|"] and re.search(r"PC1 [\d.]+%, PC2 [\d.]+% of the variance", facts["geometryTitle"]), facts
+    assert facts["axisLabels"] == ["PC1 / largest |PC1|", "PC2 / largest |PC2|"] and re.search(
+        r"PC1 [\d.]+%, PC2 [\d.]+% of the variance", facts["geometryLayer"]
+    ), facts
     before = facts["vocabHeading"]
     handle = page.locator(".mlprec-layer .noUi-handle")
     handle.focus()
@@ -71,7 +73,7 @@ def test_clicking_a_c_point_in_the_geometry_view_moves_token(dashboard):
     assert dots.count() >= 3
     for index in range(1, dots.count()):  # the first C point (not the selected token 0) nothing else covers
         dot = dots.nth(index)
-        dot.evaluate("el => el.scrollIntoView({block: 'center', inline: 'center'})")
+        scroll_to_centre(dot)
         box = dot.bounding_box()
         x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         if dot.evaluate("(el, [x, y]) => document.elementFromPoint(x, y) === el", [x, y]):

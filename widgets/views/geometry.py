@@ -63,8 +63,8 @@ class GeometryView(ExtraView):
     explanation = (
         "Every analysed token of A, B and C at the chosen layer, in the plane of their first two principal "
         "components (exact PCA); mean A (blue), mean B (red) and the target (green) are the diamonds, with arrows "
-        "A → B → target (named beside them unless they lie too close; hover names them too); the title gives each "
-        "axis' share of the variance. Each axis is divided by its largest absolute value at the layer, so the frame "
+        "A → B → target (named beside them unless they lie too close; hover names them too); the line above the plot "
+        "gives the layer and each axis' share of the variance. Each axis is divided by its largest absolute value at the layer, so the frame "
         "stays put while you step through the layers. A's and B's tokens are painted as small squares; C's are "
         "dots: hover one for its token, click it to select it. The recommended C token is ringed in green, the "
         "selected one in orange."
@@ -133,8 +133,16 @@ class GeometryView(ExtraView):
             ],
             axes=[self.x_axis, self.y_axis],
         )
-        self.key = key = HTML(
+        self.key = HTML()  # above the plot, not in it: a legend inside the fixed frame would cover its corner's points
+        self.show_key("")
+        return [self.key, self.figure]
+
+    def show_key(self, layer_line: str) -> None:
+        """The line above the plot: ``layer_line`` (the layer and the axes' shares of the variance: in the title,
+        their change with every Layer step would make bqplot measure the page again), then the marks' key."""
+        self.key.value = (
             "<div class='mlprec-geometry-key'>"
+            + (f"<span class='mlprec-geometry-layer'>{layer_line}</span>" if layer_line else "")
             + "".join(
                 f"<span><span style='color:{COLOURS[name]}'>{symbol}</span> Text {name}</span>"
                 for name, symbol in (("A", "■"), ("B", "■"), ("C", "●"))
@@ -142,8 +150,7 @@ class GeometryView(ExtraView):
             + "<span>"
             + "".join(f"<span style='color:{colour}'>◆</span>" for colour in (COLOURS["A"], COLOURS["B"], ACCENT))
             + " mean A, mean B, target</span></div>"
-        )  # beside the plot, not in it: a legend inside the fixed frame would cover its corner's points
-        return [key, self.figure]
+        )
 
     def warm(self, bench, layer):
         companion(bench, GeometryFits).fit(layer)
@@ -167,10 +174,8 @@ class GeometryView(ExtraView):
             with self.arrows.hold_sync():
                 self.arrows.x, self.arrows.y = xs, ys
             first, second = fit.explained * 100
-            self.figure.title = (  # in the title, not the axis labels: a changed label re-lays out the figure
-                f"A → B → target at layer {self.layer} ({self.vectors}, α = {state.alpha:g}) · "
-                f"PC1 {first:.1f}%, PC2 {second:.1f}% of the variance"
-            )
+            self.figure.title = f"A → B → target ({self.vectors}, α = {state.alpha:g})"
+            self.show_key(f"At layer {self.layer}: PC1 {first:.1f}%, PC2 {second:.1f}% of the variance")
             k = bench.target(self.layer, state.alpha).recommended
             with self.recommended.hold_sync():
                 self.recommended.x = points["C"][k : k + 1, 0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 from ipywidgets import HTML, GridBox, HBox, Layout, VBox
 
@@ -26,7 +28,7 @@ class PairsView(View):
         "For every token a of A and b of B, the target b + α(b − a) is compared with one C token: rows are A tokens, "
         "columns B tokens, the square marks the best pair (the list beside it gives the best pairs' values; "
         "Export has every cell). Below, the textbook's four evenly spaced C tokens (same colours; their best pair "
-        "ringed in green)."
+        "ringed in green and named under each)."
     )
     slice_traits = ("layer", "alpha", "token", "top_k", "permutations")
     visual_traits = ("pair_limits",)
@@ -49,8 +51,16 @@ class PairsView(View):
             )
             for _ in range(OVERVIEW_TOKENS)  # their best pair is ringed inside the picture
         ]
+        # Each thumbnail's title is its C token; the best pair, which changes with the layer, is named in a line
+        # of text under it: a changed figure title makes bqplot measure the page again (a forced layout).
+        self.overview_pairs = [HTML() for _ in self.overview]
+        for caption in self.overview_pairs:
+            caption.add_class("mlprec-thumbnail-pair")
         grid = GridBox(
-            [heatmap.widget for heatmap in self.overview],
+            [
+                VBox([heatmap.widget, caption])
+                for heatmap, caption in zip(self.overview, self.overview_pairs, strict=True)
+            ],
             layout=Layout(grid_template_columns="repeat(auto-fit, minmax(300px, 1fr))", width="100%"),
         )
         self.ranking = RankedList("Best (A, B) pairs", self._picked, "mlprec-top-pairs", rows=8)
@@ -64,7 +74,9 @@ class PairsView(View):
         """A row of the top-k list: ring that pair in the main heatmap."""
         self.main.mark_cell(*pair, which="picked")
 
-    def _draw(self, heatmap: HeatmapFigure, token: int, rows, columns, long_title: bool) -> None:
+    def _draw(self, heatmap: HeatmapFigure, token: int, rows, columns, caption: HTML | None = None) -> None:
+        """One heatmap of the pair cosines with C token ``token``; the main one (no ``caption``) names the layer
+        and the best pair in its title, a thumbnail names its token there and the best pair in ``caption``."""
         bench, state = self.bench, self.state
         matrix = bench.pair_matrix(self.layer, token, state.alpha)
         i, j = best_pair(matrix)
@@ -74,11 +86,13 @@ class PairsView(View):
         else:
             heatmap.show(rows, columns, matrix, ring=(i, j))
         words = bench.labels("C")[token], bench.labels("A")[i], bench.labels("B")[j]
-        if long_title:
+        if caption is None:
             template = f"Similarity with “{{}}” at layer {self.layer}: best pair (“{{}}”, “{{}}”) = {matrix[i, j]:.3f}"
-        else:
-            template = "“{}”: (“{}”, “{}”)"
-        heatmap.set_title(template, *words)
+            heatmap.set_title(template, *words)
+            return
+        heatmap.set_title("“{}”", words[0])
+        a, b = (html.escape(word, quote=False) for word in words[1:])
+        caption.value = f"best pair (“{a}”, “{b}”) = {matrix[i, j]:.3f}"
 
     def _rank(self, rows, columns) -> None:
         bench, state = self.bench, self.state
@@ -133,8 +147,9 @@ class PairsView(View):
         if changed <= set(self.visual_traits):
             return
         rows, columns = self.bench.labels("A"), self.bench.labels("B")
-        self._draw(self.main, self.token, rows, columns, long_title=True)
+        self._draw(self.main, self.token, rows, columns)
         self._rank(rows, columns)
         if changed & {"data", "layer", "alpha"}:
-            for heatmap, token in zip(self.overview, overview_tokens(len(self.bench.labels("C"))), strict=True):
-                self._draw(heatmap, token, rows, columns, long_title=False)
+            tokens = overview_tokens(len(self.bench.labels("C")))
+            for heatmap, caption, token in zip(self.overview, self.overview_pairs, tokens, strict=True):
+                self._draw(heatmap, token, rows, columns, caption)
