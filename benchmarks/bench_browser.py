@@ -16,7 +16,10 @@ For each model served from disk (a tiny 4-layer GPT-2, and a GPT-2-small-shaped 
     "last_change": the last DOM mutation inside any view (Parts 1-5 and the panels) (after "all_views", the page is watched until
     it has been still for 500 ms): the time until every view has finished redrawing.
 The steps bounce between the first and the last layer, so they mix first visits (baselines computed) and
-revisits (memoised). The chance baselines are on (Permutations 1000, the default).
+revisits (memoised). The chance baselines are on (Permutations 1000, the default). The page is at its top
+(the controls and Parts 1-2 on screen); the same number of steps is then taken with Part 4 scrolled into view
+("part4_in_view"). Parts off screen are laid out and painted only when scrolled to (content-visibility), so
+(c) each view is then scrolled into view in turn: ms until the second animation frame after the scroll.
 
 Writes benchmarks/results/browser.json and prints a table.
 """
@@ -121,6 +124,25 @@ def measure_loads(browser, url: str, runs: int, timeout_s: float) -> list[float]
     return seconds
 
 
+# Parts off screen are not rendered until scrolled to (content-visibility: auto, widgets/style.py). Scrolls each
+# view into view in turn, top to bottom, and returns the ms until the second animation frame after the scroll:
+# the frame that lays out and paints what was skipped while it was off screen.
+REVEAL_VIEWS = """async () => {
+  const views = [...document.querySelectorAll('.mlprec-section, .mlprec-extra')];
+  const frame = () => new Promise((done) => requestAnimationFrame(done));
+  const times = [];
+  for (const view of views) {
+    await frame(); await frame();
+    const t0 = performance.now();
+    view.scrollIntoView({block: 'start'});
+    await frame(); await frame();
+    times.push(performance.now() - t0);
+  }
+  window.scrollTo(0, 0);
+  return times;
+}"""
+
+
 class LayerStepper:
     """The Layer slider of a loaded page: each ``step()`` presses ArrowRight or ArrowLeft on its handle, bouncing
     between the first and the last layer, and returns the page's probe (ARM_STEP) once the views are still."""
@@ -171,11 +193,29 @@ def measure_steps(browser, url: str, steps: int, timeout_s: float) -> dict:
             f"last change median {statistics.median(settled):.0f} ms",
             flush=True,
         )
+        # The same steps with Part 4 (five painted heatmaps) on screen instead of the page's top.
+        page.locator(".mlprec-section").nth(3).scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        scrolled = []
+        for _ in range(steps):
+            probe = stepper.step()
+            scrolled.append(max(probe["last"] or 0, probe["all"]))
+        print(f"  {steps} layer steps with Part 4 in view: last change median {statistics.median(scrolled):.0f} ms")
+        reveal = page.evaluate(REVEAL_VIEWS)
+        print(f"  each view scrolled into view after the steps: drawn within {max(reveal):.0f} ms (the slowest)")
     finally:
         leave(page)
         context.close()
     last_by_view = {name: [step[k] or 0.0 for step in parts] for k, name in enumerate(VIEW_NAMES)}
-    return {"part2": part2, "all_views": views, "last_change": settled, "by_view": last_by_view, "status": status}
+    return {
+        "part2": part2,
+        "all_views": views,
+        "last_change": settled,
+        "by_view": last_by_view,
+        "scrolled_to_part4": scrolled,
+        "reveal": dict(zip(VIEW_NAMES, reveal, strict=True)),
+        "status": status,
+    }
 
 
 def bench_model(browser, label: str, folder: Path, runs: int, steps: int, timeout_s: float) -> dict:
@@ -193,6 +233,8 @@ def bench_model(browser, label: str, folder: Path, runs: int, steps: int, timeou
         "layer_step_to_all_views_ms": summary(step_ms["all_views"]),
         "layer_step_to_last_change_ms": summary(step_ms["last_change"]),
         "layer_step_to_last_change_by_view_ms": {view: summary(ms) for view, ms in step_ms["by_view"].items()},
+        "layer_step_to_last_change_part4_in_view_ms": summary(step_ms["scrolled_to_part4"]),
+        "view_scrolled_into_view_to_drawn_ms": {view: round(ms, 1) for view, ms in step_ms["reveal"].items()},
         "status_line": step_ms["status"],
         "wall_s": round(wall, 1),
     }
@@ -249,15 +291,19 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
 
     print()
-    print(f"{'model':<20} {'load->figures (s)':>18} {'step->Part 2 (ms)':>26} {'step->last change (ms)':>26}")
-    print(f"{'':<20} {'median':>18} {'median':>12} {'p90':>13} {'median':>12} {'p90':>13}")
+    print(
+        f"{'model':<20} {'load->figures (s)':>18} {'step->Part 2 (ms)':>26} {'step->last change (ms)':>26} "
+        f"{'Part 4 in view (ms)':>20}"
+    )
+    print(f"{'':<20} {'median':>18} {'median':>12} {'p90':>13} {'median':>12} {'p90':>13} {'median':>20}")
     for label, result in report["models"].items():
         load = result["page_load_to_first_figures_s"]
         part2 = result["layer_step_to_part2_titles_ms"]
         views = result["layer_step_to_last_change_ms"]
+        in_view = result["layer_step_to_last_change_part4_in_view_ms"]
         print(
             f"{label:<20} {load['median']:>18.2f} {part2['median']:>12.0f} {part2['p90']:>13.0f} "
-            f"{views['median']:>12.0f} {views['p90']:>13.0f}"
+            f"{views['median']:>12.0f} {views['p90']:>13.0f} {in_view['median']:>20.0f}"
         )
     print(f"\nload average at start {report['machine']['load_average_at_start']}, at end {os.getloadavg()}")
     print(f"wrote {args.out}")

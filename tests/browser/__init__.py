@@ -264,6 +264,17 @@ def content_height(page) -> int:
     )
 
 
+def scroll_to_centre(locator) -> None:
+    """Scroll an element to the middle of the screen and wait two animation frames: a part that comes on
+    screen is laid out, painted and hit-tested from the next frame on (content-visibility, widgets/style.py)."""
+    locator.evaluate(
+        """async (el) => {
+          el.scrollIntoView({block: 'center', inline: 'center'});
+          await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+        }"""
+    )
+
+
 def full_screenshot(page, path: str | Path, max_height: int = 12000) -> Path:
     """A screenshot of the whole dashboard: grow the viewport to the content's height, shoot, restore."""
     path = Path(path)

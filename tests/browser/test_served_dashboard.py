@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.browser import full_screenshot, wait_ready
+from tests.browser import full_screenshot, scroll_to_centre, wait_ready
 
 pytestmark = pytest.mark.browser
 
@@ -50,7 +50,7 @@ def layer_readout(page) -> str:
 
 def current_table_layer(page) -> str:
     """The layer of the highlighted row of Part 5's side table."""
-    return page.locator(".mlprec-pairs-table tr.mlprec-current td").first.inner_text().strip()
+    return page.locator(".mlprec-pairs-table tr.mlprec-current td").first.text_content().strip()
 
 
 def x_ticks(page, part: int, figure: int) -> list[str]:
@@ -161,7 +161,7 @@ def test_clicking_a_part5_cell_sets_layer_and_token(dashboard):
     tops = [rows.nth(i).locator("rect.heatmapcell").first.bounding_box()["y"] for i in range(4)]
     assert tops == sorted(tops, reverse=True), tops
     cell = rows.nth(layer).locator("rect.heatmapcell").nth(token)
-    cell.evaluate("el => el.scrollIntoView({block: 'center', inline: 'center'})")
+    scroll_to_centre(cell)
     box = cell.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     hit = page.evaluate("([x, y]) => document.elementFromPoint(x, y).getAttribute('class')", [x, y])
