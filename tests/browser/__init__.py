@@ -275,6 +275,13 @@ def scroll_to_centre(locator) -> None:
     )
 
 
+def read_text(locator) -> str:
+    """An element's text as a visitor reads it, scrolled onto the screen first: a part off screen is not laid
+    out, and ``innerText`` needs the layout (it reads "" there; ``textContent`` does not)."""
+    scroll_to_centre(locator)
+    return locator.inner_text()
+
+
 def full_screenshot(page, path: str | Path, max_height: int = 12000) -> Path:
     """A screenshot of the whole dashboard: grow the viewport to the content's height, shoot, restore."""
     path = Path(path)

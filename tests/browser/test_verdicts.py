@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import full_screenshot
+from tests.browser import full_screenshot, read_text
 
 pytestmark = pytest.mark.browser
 
@@ -13,10 +13,18 @@ PARTS_WITH_ONE_VERDICT = {1: "Part 2", 3: "Part 4"}  # section index -> part; Pa
 
 
 def verdicts(page) -> list[list[dict]]:
-    """Per section: each verdict line's p-value (data-p) and text."""
+    """Per section: each verdict line's p-value (data-p) and text, read with each part scrolled onto the screen."""
     return page.evaluate(
-        """() => [...document.querySelectorAll('.mlprec-section')].map(s =>
-             [...s.querySelectorAll('.mlprec-verdict')].map(v => ({p: Number(v.dataset.p), text: v.innerText})))"""
+        """async () => {
+          const frames = () => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+          const found = [];
+          for (const s of document.querySelectorAll('.mlprec-section')) {
+            s.scrollIntoView({block: 'start'});
+            await frames();
+            found.push([...s.querySelectorAll('.mlprec-verdict')].map(v => ({p: Number(v.dataset.p), text: v.innerText})));
+          }
+          return found;
+        }"""
     )
 
 
@@ -42,10 +50,10 @@ def check_page(page) -> None:
         else:
             assert lines == [], (index, lines)
     sections = page.locator(".mlprec-section")
-    assert "corrected over the 4 layers" in sections.nth(1).locator(".mlprec-verdict").inner_text()
-    assert "A and B are exchangeable" in sections.nth(1).inner_text()
-    assert "layers beat chance at p < 0.05, corrected" in sections.nth(2).inner_text()
-    assert "cells beat chance at p < 0.05, corrected over the whole map" in sections.nth(4).inner_text()
+    assert "corrected over the 4 layers" in read_text(sections.nth(1).locator(".mlprec-verdict"))
+    assert "A and B are exchangeable" in read_text(sections.nth(1))
+    assert "layers beat chance at p < 0.05, corrected" in read_text(sections.nth(2))
+    assert "cells beat chance at p < 0.05, corrected over the whole map" in read_text(sections.nth(4))
 
 
 def test_each_recommendation_shows_one_verdict_worded_from_its_p_value(dashboard, artifacts):
@@ -57,7 +65,7 @@ def test_each_recommendation_shows_one_verdict_worded_from_its_p_value(dashboard
     handle.press("ArrowLeft")  # layer 3 -> 2: Part 2's verdict follows the layer
     page.wait_for_function(
         "() => document.querySelectorAll('.mlprec-section')[1].querySelector('.mlprec-verdict')"
-        ".innerText.includes('at layer 2')"
+        ".textContent.includes('at layer 2')"
     )
     assert verdicts(page)[1][0]["text"] != first
     check_page(page)
