@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from jupyter_client.session import Session
@@ -66,9 +67,15 @@ async def watch_a_kernel(manager_class) -> dict:
     return seen
 
 
+def watched(manager_class) -> dict:
+    """watch_a_kernel on an event loop of its own, in a thread (a test before may leave this one's loop running)."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, watch_a_kernel(manager_class)).result()
+
+
 def test_the_culler_sees_a_real_kernel_as_jupyter_servers_own_watcher_shows_it():
-    ours = asyncio.run(watch_a_kernel(ActivityKernelManager))
-    assert ours == asyncio.run(watch_a_kernel(AsyncMappingKernelManager))
+    ours = watched(ActivityKernelManager)
+    assert ours == watched(AsyncMappingKernelManager)
     assert (ours["while running"], ours["after running"], ours["run counted"]) == ("busy", "idle", True)
     assert ours["comm info counted"] is False  # an info request is not a visitor's activity
 
