@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import full_screenshot, read_text
+from tests.browser import full_screenshot, read_text, scroll_to_centre
 
 pytestmark = pytest.mark.browser
 
@@ -14,18 +14,16 @@ PARTS_WITH_ONE_VERDICT = {1: "Part 2", 3: "Part 4"}  # section index -> part; Pa
 
 def verdicts(page) -> list[list[dict]]:
     """Per section: each verdict line's p-value (data-p) and text, read with each part scrolled onto the screen."""
-    return page.evaluate(
-        """async () => {
-          const frames = () => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
-          const found = [];
-          for (const s of document.querySelectorAll('.mlprec-section')) {
-            s.scrollIntoView({block: 'start'});
-            await frames();
-            found.push([...s.querySelectorAll('.mlprec-verdict')].map(v => ({p: Number(v.dataset.p), text: v.innerText})));
-          }
-          return found;
-        }"""
-    )
+    sections = page.locator(".mlprec-section")
+    found = []
+    for index in range(sections.count()):
+        scroll_to_centre(sections.nth(index))
+        found.append(
+            sections.nth(index).evaluate(
+                "s => [...s.querySelectorAll('.mlprec-verdict')].map(v => ({p: Number(v.dataset.p), text: v.innerText}))"
+            )
+        )
+    return found
 
 
 def assert_worded_from_p(verdict: dict, part: str) -> None:
