@@ -73,8 +73,9 @@ ARM_STEP = """(layer) => {
   };
   const rest = () => {
     const p4 = sections[3].querySelector('text.mainheading');
-    const row = document.querySelector('.mlprec-pairs-table tr.mlprec-current td');
-    return p4 && p4.textContent.includes(`at layer ${layer}`) && row && row.textContent.trim() === String(layer);
+    const table = document.querySelector('.mlprec-pairs-table');  // its class names the highlighted layer
+    return p4 && p4.textContent.includes(`at layer ${layer}`) && table.classList.contains(`mlprec-at-layer-${layer}`)
+      && table.querySelector(`tr.mlprec-row-${layer}`) !== null;
   };
   let quiet = null;
   const settle = () => { probe.done = true; observer.disconnect(); };

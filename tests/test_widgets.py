@@ -14,6 +14,7 @@ from widgets.raster import RING_SCALE, ramp, rgb
 from widgets.views.pairs import overview_tokens
 
 from .images import read_png
+from .tables import highlighted_layer
 
 
 @pytest.fixture
@@ -87,6 +88,7 @@ def test_moving_the_layer_slider_redraws_every_view_without_a_forward_pass(app):
     norms, target, layers, pairs, sweep = views(app)
     passes = app.session.cache.forward_passes
     before = target.similarity.y.copy()
+    tables = sweep.table.value, app.views["vocab_layers"].table.value
 
     app.controls.layer.value = 1  # the user drags the slider
 
@@ -100,7 +102,8 @@ def test_moving_the_layer_slider_redraws_every_view_without_a_forward_pass(app):
     assert "at layer 1" in target.similarity_figure.title and "at layer 1" in pairs.main.figure.title
     assert list(layers.current.x) == [1.0]
     assert list(sweep.heatmap.marker.y) == ["1"]
-    assert "<tr class='mlprec-current'><td>1</td>" in sweep.table.value
+    assert highlighted_layer(sweep.table) == 1 and highlighted_layer(app.views["vocab_layers"].table) == 1
+    assert (sweep.table.value, app.views["vocab_layers"].table.value) == tables  # only the highlight moved
 
 
 def test_alpha_reshapes_parts_2_to_5_from_cached_vectors(app):

@@ -16,6 +16,7 @@ from widgets import Dashboard
 from widgets.views.geometry import largest_values
 
 from .images import read_png
+from .tables import highlighted_layer
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def test_the_vocabulary_tables_follow_layer_alpha_and_lens(app):
     titles = cell_titles(app.views["vocab_layers"].table.value)
     assert len(titles) == 10 * bench.n_layers
     assert titles[10] == f"id {rows[1][0][0]} · logit {rows[1][0][2]:.3f}"
-    assert re.search(r"<tr class=mlprec-current><td>1</td>", app.views["vocab_layers"].table.value)
+    assert highlighted_layer(app.views["vocab_layers"].table) == 1
 
 
 def test_mlp_neurons_leave_the_vocabulary_panels_empty_and_say_why(app):

@@ -6,7 +6,13 @@ the dark theme alike. Parts and views off screen are neither laid out nor painte
 Layer step renders only what is in view.
 """
 
-STYLE = """<style>
+from .tables import MAX_HIGHLIGHTED_LAYER
+
+# The current layer's row of a table (widgets.tables.highlight_layer): one selector per layer.
+CURRENT_ROW = ", ".join(f".mlprec-at-layer-{n} .mlprec-row-{n}" for n in range(MAX_HIGHLIGHTED_LAYER + 1))
+
+STYLE = (
+    """<style>
 .mlprec-app { max-width: 1500px; margin: 0 auto; font-size: 15px; }
 .mlprec-title { margin: 8px 0 4px 0; }
 .mlprec-heading { margin: 22px 0 2px 0; font-size: 1.35em; }
@@ -23,7 +29,6 @@ STYLE = """<style>
 .mlprec-count { font-size: 0.9em; color: var(--jp-ui-font-color2, #555); padding-left: 8px; }
 .mlprec-table { border-collapse: collapse; font-size: 0.9em; }
 .mlprec-table td, .mlprec-table th { padding: 1px 8px; text-align: left; white-space: pre; }
-.mlprec-current { background: rgba(255, 127, 14, 0.35); font-weight: bold; }
 .mlprec-section { width: 100%; }
 .mlprec-section, .mlprec-extra { content-visibility: auto; contain-intrinsic-size: auto 900px; }
 .mlprec-section > *, .mlprec-extra > * { flex-shrink: 0; }
@@ -45,4 +50,8 @@ STYLE = """<style>
 .mlprec-lecture-bar { position: sticky; top: 48px; z-index: 19; padding: 6px 0;
   background: var(--jp-layout-color0, #fff); border-bottom: 2px solid var(--jp-brand-color1, #1976d2); }
 .mlprec-lecture-caption { padding-left: 12px; max-width: 60em; }
+"""
+    + CURRENT_ROW
+    + """ { background: rgba(255, 127, 14, 0.35); font-weight: bold; }
 </style>"""
+)

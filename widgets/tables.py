@@ -39,6 +39,32 @@ class RankedList:
             self.select.value = self.selected
 
 
+MAX_HIGHLIGHTED_LAYER = 127  # the stylesheet can highlight the rows of layers 0-127
+_AT_LAYER = "mlprec-at-layer-"
+
+
+def layer_row(layer: int) -> str:
+    """The opening tag of a table row about ``layer``, for ``highlight_layer``."""
+    return f"<tr class='mlprec-row-{layer}'>"
+
+
+def highlight_layer(table: HTML, layer: int) -> None:
+    """Highlight the row of ``layer`` (made by ``layer_row``) in the table that ``table`` shows.
+
+    The highlight is a class on the widget that the stylesheet matches with the row (``CURRENT_ROW`` in
+    widgets.style), so a Layer step sends one small message instead of the whole table again, and the
+    browser restyles two rows instead of parsing and laying out a new table.
+    """
+    current = f"{_AT_LAYER}{layer}"
+    if current in table._dom_classes:
+        return
+    with table.hold_sync():
+        for name in table._dom_classes:
+            if name.startswith(_AT_LAYER):
+                table.remove_class(name)
+        table.add_class(current)
+
+
 LEVEL = 0.05  # the significance level every verdict is worded against
 
 

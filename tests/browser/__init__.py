@@ -39,6 +39,15 @@ READY_JS = """() => {
 }"""
 
 
+# A JS function: the highlighted row (a <tr>) of the table shown by the HTML widget with class ``holder``, or
+# null. The widget carries the class mlprec-at-layer-N and the row the class mlprec-row-N (widgets.tables).
+CURRENT_ROW_JS = """(holder) => {
+  const widget = document.querySelector(holder);
+  const name = widget && [...widget.classList].find((c) => c.startsWith('mlprec-at-layer-'));
+  return name ? widget.querySelector('tr.mlprec-row-' + name.slice('mlprec-at-layer-'.length)) : null;
+}"""
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.browser import full_screenshot, scroll_to_centre
+from tests.browser import CURRENT_ROW_JS, full_screenshot, scroll_to_centre
 
 pytestmark = pytest.mark.browser
 
@@ -16,13 +16,16 @@ C_COLOUR = "rgb(148, 103, 189)"  # widgets/views/geometry.py COLOURS["C"]
 def panel_state(page) -> dict:
     return page.evaluate(
         """() => {
+          const currentRow = """
+        + CURRENT_ROW_JS
+        + """;
           const q = (sel) => document.querySelector(sel);
           const geometry = q('.mlprec-geometry');
           return {
             vocabRows: q('.mlprec-vocab .mlprec-vocab-top') ? q('.mlprec-vocab .mlprec-vocab-top').rows.length : 0,
             vocabHeading: q('.mlprec-vocab-tables') ? q('.mlprec-vocab-tables').innerText : '',
             layerRows: q('.mlprec-vocab-layer-table table') ? q('.mlprec-vocab-layer-table table').rows.length : 0,
-            currentLayer: (q('.mlprec-vocab-layer-table tr.mlprec-current td') || {}).textContent || '',
+            currentLayer: (currentRow('.mlprec-vocab-layer-table') || {cells: [{textContent: ''}]}).cells[0].textContent,
             geometryLayer: (geometry.querySelector('.mlprec-geometry-layer') || {}).textContent || '',
             geometryDots: geometry.querySelectorAll('path.dot').length,
             axisLabels: [...geometry.querySelectorAll('text.axislabel')].map(t => t.textContent),
@@ -35,11 +38,14 @@ def panel_state(page) -> dict:
 def wait_for_panels_at(page, layer: int) -> None:
     page.wait_for_function(
         """(layer) => {
+          const currentRow = """
+        + CURRENT_ROW_JS
+        + """;
           const heading = document.querySelector('.mlprec-vocab-tables');
-          const row = document.querySelector('.mlprec-vocab-layer-table tr.mlprec-current td');
+          const row = currentRow('.mlprec-vocab-layer-table');
           const line = document.querySelector('.mlprec-geometry .mlprec-geometry-layer');
           return heading && heading.innerText.includes(`at layer ${layer} (logit lens)`)
-            && row && row.textContent.trim() === String(layer)
+            && row && row.cells[0].textContent.trim() === String(layer)
             && line && line.textContent.startsWith(`At layer ${layer}:`);
         }""",
         arg=layer,

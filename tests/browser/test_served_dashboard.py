@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.browser import full_screenshot, scroll_to_centre, wait_ready
+from tests.browser import CURRENT_ROW_JS, full_screenshot, scroll_to_centre, wait_ready
 
 pytestmark = pytest.mark.browser
 
@@ -50,7 +50,17 @@ def layer_readout(page) -> str:
 
 def current_table_layer(page) -> str:
     """The layer of the highlighted row of Part 5's side table."""
-    return page.locator(".mlprec-pairs-table tr.mlprec-current td").first.text_content().strip()
+    return page.evaluate("() => (" + CURRENT_ROW_JS + ")('.mlprec-pairs-table').cells[0].textContent").strip()
+
+
+def highlighted_rows(page, holder: str) -> list[str]:
+    """The first cells of the rows of a table that the stylesheet highlights (bold, on an orange background)."""
+    return page.evaluate(
+        """(holder) => [...document.querySelectorAll(holder + ' tr')]
+          .filter((tr) => getComputedStyle(tr).fontWeight === '700' && getComputedStyle(tr).backgroundColor !== 'rgba(0, 0, 0, 0)')
+          .map((tr) => tr.cells[0].textContent.trim())""",
+        holder,
+    )
 
 
 def x_ticks(page, part: int, figure: int) -> list[str]:
@@ -74,13 +84,16 @@ def wait_for_layer(page, layer: int, timeout_s: float = 20) -> None:
     """Wait until Part 2 (all three titles), Part 4's main title and Part 5's table show ``layer``."""
     page.wait_for_function(
         """(layer) => {
+          const currentRow = """
+        + CURRENT_ROW_JS
+        + """;
           const s = document.querySelectorAll('.mlprec-section');
           const part2 = [...s[1].querySelectorAll('text.mainheading')].map(t => t.textContent);
           const part4 = s[3].querySelector('text.mainheading');
-          const row = document.querySelector('.mlprec-pairs-table tr.mlprec-current td');
+          const row = currentRow('.mlprec-pairs-table');
           return part2.length === 3 && part2.every(t => t.includes(`at layer ${layer}`))
             && part4 && part4.textContent.includes(`at layer ${layer}`)
-            && row && row.textContent.trim() === String(layer);
+            && row && row.cells[0].textContent.trim() === String(layer);
         }""",
         arg=layer,
         timeout=timeout_s * 1000,
@@ -117,7 +130,7 @@ def test_all_five_parts_render(dashboard, artifacts):
     assert facts[1]["dots"] >= 3 and facts[2]["dots"] >= 4, (facts[1], facts[2])
     assert facts[4]["cells"] == 4 * _analysed(page, "c")
     assert page.locator(".mlprec-message .mlprec-error").count() == 0
-    assert page.locator(".mlprec-pairs-table tr.mlprec-current").count() == 1
+    assert highlighted_rows(page, ".mlprec-pairs-table") == ["3"]  # the default layer, shown in bold
     full_screenshot(page, artifacts / "dashboard.png")
     assert (artifacts / "dashboard.png").stat().st_size > 50_000
 

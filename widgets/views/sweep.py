@@ -9,7 +9,7 @@ import numpy as np
 from ipywidgets import HTML, HBox, Layout
 
 from ..figures import INK, HeatmapFigure, dots, percentile_limits
-from ..tables import LEVEL, null_line, p_pair
+from ..tables import LEVEL, highlight_layer, layer_row, null_line, p_pair
 from .base import View
 
 
@@ -51,7 +51,9 @@ class SweepView(View):
         self.chance = HTML()
         self.chance.add_class("mlprec-chance-part5")
         self._tests, self._dots = None, []  # the Part 5 test on screen and the (layer, token) of each dot
-        self.table = HTML(layout=Layout(flex="0 0 440px", max_height="420px", overflow="auto"))  # a fixed width: the heatmap is laid out once
+        self.table = HTML(
+            layout=Layout(flex="0 0 440px", max_height="420px", overflow="auto")
+        )  # a fixed width: the heatmap is laid out once
         self.table.add_class("mlprec-pairs-table")
         box = HBox([self.heatmap.widget, self.table], layout=Layout(width="100%", flex_flow="row wrap"))
         self.heatmap.widget.layout.flex = "1 1 520px"
@@ -127,7 +129,9 @@ class SweepView(View):
         if changed <= set(self.visual_traits):
             return
         self.heatmap.mark_cell(self.layer, self.token)
-        self.table.value = self._table(best, pairs)
+        if changed & {"data", "alpha", "permutations", "token"}:
+            self.table.value = self._table(best, pairs)
+        highlight_layer(self.table, self.layer)
 
     def _table(self, best, pairs) -> str:
         bench = self.bench
@@ -141,9 +145,8 @@ class SweepView(View):
         ]
         for layer in range(bench.n_layers - 1, -1, -1):
             i, j = pairs[layer, token]
-            mark = " class='mlprec-current'" if layer == self.layer else ""
             lines.append(
-                f"<tr{mark}><td>{layer}</td><td>{html.escape(a[i])}</td><td>{html.escape(b[j])}</td>"
+                f"{layer_row(layer)}<td>{layer}</td><td>{html.escape(a[i])}</td><td>{html.escape(b[j])}</td>"
                 f"<td>{best[layer, token]:.3f}</td>{self._p_cells(layer, token)}</tr>"
             )
         lines.append("</table>")

@@ -12,6 +12,7 @@ from core.labels import visible
 from core.vocab import LENSES, READINGS, VocabError, reader
 
 from ..controls import bind
+from ..tables import highlight_layer, layer_row
 from .extra import ExtraView
 
 K = 10
@@ -95,21 +96,23 @@ class VocabLayersView(ExtraView):
         return [self.table]
 
     def refresh(self, changed):
+        if changed & {"data", "alpha", "lens"}:
+            self.table.value = self._table()
+        highlight_layer(self.table, self.layer)
+
+    def _table(self) -> str:
         try:
             lens = reader(self.bench)
         except VocabError as err:
-            self.table.value = _empty(f"Nothing to read: {err}")
-            return
+            return _empty(f"Nothing to read: {err}")
         rows = lens.through_layers(self.state.alpha, self.state.lens, K)
         header = "".join(f"<th>{rank}</th>" for rank in range(1, K + 1))
         body = "".join(
-            f"<tr{' class=mlprec-current' if layer == self.layer else ''}><td>{layer}</td>"
-            + "".join(_cell(entry) for entry in row)
-            + "</tr>"
+            f"{layer_row(layer)}<td>{layer}</td>" + "".join(_cell(entry) for entry in row) + "</tr>"
             for layer, row in enumerate(rows)
         )
         used = html.escape(lens.lens_used(self.state.lens))
-        self.table.value = (
+        return (
             f"<b>Target's top {K} by layer ({used}, α = {self.state.alpha:g})</b>"
             f"<table class='mlprec-table'><tr><th>layer</th>{header}</tr>{body}</table>"
         )
