@@ -20,6 +20,11 @@ revisits (memoised). The chance baselines are on (Permutations 1000, the default
 (the controls and Parts 1-2 on screen); the same number of steps is then taken with Part 4 scrolled into view
 ("part4_in_view"). Parts off screen are laid out and painted only when scrolled to (content-visibility), so
 (c) each view is then scrolled into view in turn: ms until the second animation frame after the scroll.
+(d) The same steps as in (b), page top, "plain_browser": in a second Chromium that Playwright does not drive
+    (benchmarks/plain_browser.py). Playwright watches the network of the pages it drives, so Chromium reports
+    every WebSocket frame to it, which a visitor's browser does not do: (d) is the step a visitor sees.
+    "plain_browser_network_events": the same driver with DevTools' Network domain on, as Playwright has it:
+    the difference to (d) is what that reporting costs.
 
 Writes benchmarks/results/browser.json and prints a table.
 """
@@ -42,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import common  # noqa: E402
+from benchmarks.plain_browser import PlainChromium  # noqa: E402
 from tests.browser import READY_JS, VIEWPORT, VoilaServer, launch_chromium, leave  # noqa: E402
 from tests.tiny import build_gpt2  # noqa: E402
 from widgets.app import VIEWS  # noqa: E402
@@ -73,9 +79,12 @@ ARM_STEP = """(layer) => {
   };
   const rest = () => {
     const p4 = sections[3].querySelector('text.mainheading');
-    const table = document.querySelector('.mlprec-pairs-table');  // its class names the highlighted layer
-    return p4 && p4.textContent.includes(`at layer ${layer}`) && table.classList.contains(`mlprec-at-layer-${layer}`)
-      && table.querySelector(`tr.mlprec-row-${layer}`) !== null;
+    // Part 5's table highlights row N: its widget has the class mlprec-at-layer-N (or, in commits before cffa221,
+    // which bench_step_ab.py may compare against, the row itself has the class mlprec-current).
+    const table = document.querySelector('.mlprec-pairs-table');
+    const old = table.querySelector('tr.mlprec-current td');
+    const highlighted = table.classList.contains(`mlprec-at-layer-${layer}`) || (old && old.textContent.trim() === String(layer));
+    return p4 && p4.textContent.includes(`at layer ${layer}`) && highlighted;
   };
   let quiet = null;
   const settle = () => { probe.done = true; observer.disconnect(); };
@@ -144,15 +153,34 @@ REVEAL_VIEWS = """async () => {
 }"""
 
 
+# The Layer handle's value and maximum; focuses it (the key presses go to the focused element).
+READ_LAYER = """() => {
+  const handle = document.querySelector('.mlprec-layer .noUi-handle');
+  handle.focus();
+  return [Number(handle.getAttribute('aria-valuenow')), Number(handle.getAttribute('aria-valuemax'))];
+}"""
+# Resolves with the probe once the views are still (polled in the page every 20 ms), then 150 ms on: stragglers
+# (tooltips, transitions) must not leak into the next step.
+STEP_DONE = """() => new Promise((done) => {
+  const poll = () => {
+    const probe = window.__mlprecStep;
+    if (probe.done) setTimeout(() => done(probe), 150); else setTimeout(poll, 20);
+  };
+  poll();
+})"""
+
+
 class LayerStepper:
     """The Layer slider of a loaded page: each ``step()`` presses ArrowRight or ArrowLeft on its handle, bouncing
-    between the first and the last layer, and returns the page's probe (ARM_STEP) once the views are still."""
+    between the first and the last layer, and returns the page's probe (ARM_STEP) once the views are still.
 
-    def __init__(self, page):
-        self.page = page
-        self.handle = page.locator(".mlprec-layer .noUi-handle")
-        self.layer = int(float(self.handle.get_attribute("aria-valuenow")))
-        self.last = int(float(self.handle.get_attribute("aria-valuemax")))
+    ``page`` evaluates JS functions (a Playwright page, or plain_browser.PlainPage); ``press(key)`` presses a key
+    on the handle (Playwright's ``locator.press``, or PlainPage.press on the focused handle).
+    """
+
+    def __init__(self, page, press):
+        self.page, self.press = page, press
+        self.layer, self.last = (int(value) for value in page.evaluate(READ_LAYER))
         self.direction = -1 if self.layer == self.last else 1
 
     def step(self) -> dict:
@@ -160,11 +188,12 @@ class LayerStepper:
             self.direction = -self.direction
         self.layer += self.direction
         self.page.evaluate(ARM_STEP, self.layer)
-        self.handle.press("ArrowRight" if self.direction > 0 else "ArrowLeft")
-        self.page.wait_for_function("() => window.__mlprecStep.done", timeout=30_000, polling=20)
-        probe = self.page.evaluate("() => window.__mlprecStep")
-        self.page.wait_for_timeout(150)  # stragglers (tooltips, transitions) must not leak into the next step
-        return probe
+        self.press("ArrowRight" if self.direction > 0 else "ArrowLeft")
+        return self.page.evaluate(STEP_DONE)
+
+
+def playwright_stepper(page) -> LayerStepper:
+    return LayerStepper(page, page.locator(".mlprec-layer .noUi-handle").press)
 
 
 def measure_steps(browser, url: str, steps: int, timeout_s: float) -> dict:
@@ -181,7 +210,7 @@ def measure_steps(browser, url: str, steps: int, timeout_s: float) -> dict:
         page.goto(url, wait_until="commit", timeout=60_000)
         page.wait_for_function("() => window.__mlprecReadyAt !== undefined", timeout=timeout_s * 1000, polling=200)
         status = page.locator(".mlprec-status").inner_text().strip()
-        stepper = LayerStepper(page)
+        stepper = playwright_stepper(page)
         page.wait_for_timeout(500)  # let the first render settle
         for _ in range(steps):
             probe = stepper.step()
@@ -219,6 +248,25 @@ def measure_steps(browser, url: str, steps: int, timeout_s: float) -> dict:
     }
 
 
+def measure_plain_steps(url: str, steps: int, timeout_s: float, network_events: bool = False) -> list[float]:
+    """The same Layer steps (page top, ms to the last change of all views) in a Chromium that no DevTools client
+    watches the network of (plain_browser.PlainChromium): what a visitor's browser does; with
+    ``network_events``, the same driver with the network reporting that Playwright turns on."""
+    with PlainChromium(VIEWPORT, network_events) as browser:
+        page = browser.page
+        page.goto(url)
+        page.wait_for(READY_JS, timeout_s)
+        page.evaluate("() => new Promise((done) => setTimeout(done, 500))")  # let the first render settle
+        stepper = LayerStepper(page, page.press)
+        settled = []
+        for _ in range(steps):
+            probe = stepper.step()
+            settled.append(max(probe["last"] or 0, probe["all"]))
+    how = "plain browser, network events on" if network_events else "plain browser"
+    print(f"  {steps} layer steps, {how}: last change median {statistics.median(settled):.0f} ms", flush=True)
+    return settled
+
+
 def bench_model(browser, label: str, folder: Path, runs: int, steps: int, timeout_s: float) -> dict:
     print(f"{label}: serving {folder}", flush=True)
     log = RESULTS / f"voila-{label}.log"
@@ -226,6 +274,8 @@ def bench_model(browser, label: str, folder: Path, runs: int, steps: int, timeou
         started = time.perf_counter()
         loads = measure_loads(browser, server.url, runs, timeout_s)
         step_ms = measure_steps(browser, server.url, steps, timeout_s)
+        plain_ms = measure_plain_steps(server.url, steps, timeout_s)
+        reported_ms = measure_plain_steps(server.url, steps, timeout_s, network_events=True)
         wall = time.perf_counter() - started
     return {
         "model_dir": str(folder),
@@ -235,6 +285,8 @@ def bench_model(browser, label: str, folder: Path, runs: int, steps: int, timeou
         "layer_step_to_last_change_ms": summary(step_ms["last_change"]),
         "layer_step_to_last_change_by_view_ms": {view: summary(ms) for view, ms in step_ms["by_view"].items()},
         "layer_step_to_last_change_part4_in_view_ms": summary(step_ms["scrolled_to_part4"]),
+        "layer_step_to_last_change_plain_browser_ms": summary(plain_ms),
+        "layer_step_to_last_change_plain_browser_network_events_ms": summary(reported_ms),
         "view_scrolled_into_view_to_drawn_ms": {view: round(ms, 1) for view, ms in step_ms["reveal"].items()},
         "status_line": step_ms["status"],
         "wall_s": round(wall, 1),
@@ -294,17 +346,20 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         f"{'model':<20} {'load->figures (s)':>18} {'step->Part 2 (ms)':>26} {'step->last change (ms)':>26} "
-        f"{'Part 4 in view (ms)':>20}"
+        f"{'Part 4 in view (ms)':>20} {'plain browser (ms)':>19}"
     )
-    print(f"{'':<20} {'median':>18} {'median':>12} {'p90':>13} {'median':>12} {'p90':>13} {'median':>20}")
+    print(
+        f"{'':<20} {'median':>18} {'median':>12} {'p90':>13} {'median':>12} {'p90':>13} {'median':>20} {'median':>19}"
+    )
     for label, result in report["models"].items():
         load = result["page_load_to_first_figures_s"]
         part2 = result["layer_step_to_part2_titles_ms"]
         views = result["layer_step_to_last_change_ms"]
         in_view = result["layer_step_to_last_change_part4_in_view_ms"]
+        plain = result["layer_step_to_last_change_plain_browser_ms"]
         print(
             f"{label:<20} {load['median']:>18.2f} {part2['median']:>12.0f} {part2['p90']:>13.0f} "
-            f"{views['median']:>12.0f} {views['p90']:>13.0f} {in_view['median']:>20.0f}"
+            f"{views['median']:>12.0f} {views['p90']:>13.0f} {in_view['median']:>20.0f} {plain['median']:>19.0f}"
         )
     print(f"\nload average at start {report['machine']['load_average_at_start']}, at end {os.getloadavg()}")
     print(f"wrote {args.out}")

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import common  # noqa: E402
-from benchmarks.bench_browser import READY_PROBE, LayerStepper, summary  # noqa: E402
+from benchmarks.bench_browser import READY_PROBE, playwright_stepper, summary  # noqa: E402
 from tests.browser import VIEWPORT, VoilaServer, launch_chromium, leave  # noqa: E402
 from tests.tiny import build_gpt2  # noqa: E402
 
@@ -53,7 +53,7 @@ class Side:
         self.page = self.context.new_page()
         self.page.goto(server.url, wait_until="commit", timeout=60_000)
         self.page.wait_for_function("() => window.__mlprecReadyAt !== undefined", timeout=timeout_s * 1000, polling=200)
-        self.stepper = LayerStepper(self.page)
+        self.stepper = playwright_stepper(self.page)
         self.steps: list[float] = []
 
     def step(self) -> None:
