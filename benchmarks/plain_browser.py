@@ -73,8 +73,8 @@ class PlainPage:
     def __init__(self, address: str, viewport: dict):
         self.socket = connect(address, max_size=None)
         self.calls = 0
-        self.call("Emulation.setDeviceMetricsOverride", width=viewport["width"], height=viewport["height"],
-                  deviceScaleFactor=1, mobile=False)  # fmt: skip
+        size = {"width": viewport["width"], "height": viewport["height"]}
+        self.call("Emulation.setDeviceMetricsOverride", **size, deviceScaleFactor=1, mobile=False)
 
     def call(self, method: str, **params) -> dict:
         """Send one DevTools command and return its result (events, if a domain sends any, are dropped)."""
