@@ -54,7 +54,7 @@ def current_table_layer(page) -> str:
 
 
 def highlighted_rows(page, holder: str) -> list[str]:
-    """The first cells of the rows of a table that the stylesheet highlights (bold, on an orange background)."""
+    """The first cells of the rows of a table that the stylesheet highlights (bold, on a coloured background)."""
     return page.evaluate(
         """(holder) => [...document.querySelectorAll(holder + ' tr')]
           .filter((tr) => getComputedStyle(tr).fontWeight === '700' && getComputedStyle(tr).backgroundColor !== 'rgba(0, 0, 0, 0)')

@@ -51,9 +51,8 @@ class SweepView(View):
         self.chance = HTML()
         self.chance.add_class("mlprec-chance-part5")
         self._tests, self._dots = None, []  # the Part 5 test on screen and the (layer, token) of each dot
-        self.table = HTML(
-            layout=Layout(flex="0 0 440px", max_height="420px", overflow="auto")
-        )  # a fixed width: the heatmap is laid out once
+        # a fixed width: the heatmap is laid out once
+        self.table = HTML(layout=Layout(flex="0 0 440px", max_height="420px", overflow="auto"))
         self.table.add_class("mlprec-pairs-table")
         box = HBox([self.heatmap.widget, self.table], layout=Layout(width="100%", flex_flow="row wrap"))
         self.heatmap.widget.layout.flex = "1 1 520px"
