@@ -58,8 +58,12 @@ def test_a_5000_token_text_is_cut_to_the_context_and_the_app_says_so(dashboard):
     apply_text(page, "a", "gate " * 5000)
     notice = wait_message(page, "notice", "longer than the model's context of 128 tokens")
     assert "Text A" in notice
+    # the notice is told before the views draw the new results: the count line follows it
+    page.wait_for_function(
+        "() => document.querySelector('.mlprec-count-a').innerText.includes('cut to the model')", timeout=60_000
+    )
     count = page.locator(".mlprec-count-a").inner_text()
-    assert "128 tokens" in count and "cut to the model's context" in count
+    assert "128 tokens" in count and "cut to the model's context (128 of " in count
     wait_ready(page)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser import CURRENT_ROW_JS, full_screenshot, scroll_to_centre, wait_ready
 
@@ -187,8 +188,13 @@ def test_clicking_a_part5_cell_sets_layer_and_token(dashboard):
     )
     assert _token_index(page) == token
     word = re.search(r"“(.*)”", page.locator(".mlprec-token select").input_value()).group(1)
+    page.wait_for_function(  # the views draw the frame after the dropdown shows its token
+        "(word) => document.querySelectorAll('.mlprec-section')[3].querySelector('text.mainheading')"
+        ".textContent.includes(`“${word}”`)",
+        arg=word,
+    )
     assert titles(page, 4)[0].startswith(f"Similarity with “{word}” at layer {layer}:"), titles(page, 4)[0]
-    assert page.locator(".mlprec-pairs-table b").inner_text() == f"Best pairs for “{word}”"
+    expect(page.locator(".mlprec-pairs-table b")).to_have_text(f"Best pairs for “{word}”")
 
 
 def test_new_text_c_reruns(dashboard, tiny_gpt2_dir):
