@@ -170,6 +170,11 @@ STEP_DONE = """() => new Promise((done) => {
 })"""
 
 
+def last_change(probe: dict) -> float:
+    """ms from the keydown to the last DOM change of any view (at least until all views showed the layer)."""
+    return max(probe["last"] or 0, probe["all"])
+
+
 class LayerStepper:
     """The Layer slider of a loaded page: each ``step()`` presses ArrowRight or ArrowLeft on its handle, bouncing
     between the first and the last layer, and returns the page's probe (ARM_STEP) once the views are still.
@@ -216,7 +221,7 @@ def measure_steps(browser, url: str, steps: int, timeout_s: float) -> dict:
             probe = stepper.step()
             part2.append(probe["part2"])
             views.append(probe["all"])
-            settled.append(max(probe["last"] or 0, probe["all"]))
+            settled.append(last_change(probe))
             parts.append(probe["parts"])
         print(
             f"  {steps} layer steps: part2 median {statistics.median(part2):.0f} ms, "
@@ -229,7 +234,7 @@ def measure_steps(browser, url: str, steps: int, timeout_s: float) -> dict:
         scrolled = []
         for _ in range(steps):
             probe = stepper.step()
-            scrolled.append(max(probe["last"] or 0, probe["all"]))
+            scrolled.append(last_change(probe))
         print(f"  {steps} layer steps with Part 4 in view: last change median {statistics.median(scrolled):.0f} ms")
         reveal = page.evaluate(REVEAL_VIEWS)
         print(f"  each view scrolled into view after the steps: drawn within {max(reveal):.0f} ms (the slowest)")
@@ -261,7 +266,7 @@ def measure_plain_steps(url: str, steps: int, timeout_s: float, network_events: 
         settled = []
         for _ in range(steps):
             probe = stepper.step()
-            settled.append(max(probe["last"] or 0, probe["all"]))
+            settled.append(last_change(probe))
     how = "plain browser, network events on" if network_events else "plain browser"
     print(f"  {steps} layer steps, {how}: last change median {statistics.median(settled):.0f} ms", flush=True)
     return settled

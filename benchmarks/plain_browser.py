@@ -31,7 +31,8 @@ class PlainChromium:
 
     def __init__(self, viewport: dict, network_events: bool = False):
         self.viewport = viewport
-        self.profile = tempfile.TemporaryDirectory(prefix="mlprec-plain-")
+        # Chromium's helper processes may still write to the profile as it closes: a throwaway folder, left if busy
+        self.profile = tempfile.TemporaryDirectory(prefix="mlprec-plain-", ignore_cleanup_errors=True)
         self.process = subprocess.Popen(
             [CHROMIUM, "--headless=new", *CHROMIUM_ARGS, f"--user-data-dir={self.profile.name}"]
             + ["--remote-debugging-port=0", "about:blank"],
